@@ -1,0 +1,502 @@
+"""The incident bundle (version 1): the one structure the root-cause engine ranks.
+
+A bundle is read from JSON (``../shared/spec/incident-bundle.md``) or built by the live pipeline
+from the connectors; both paths end in the same in-memory :class:`Bundle`. Metric points are held
+as numpy arrays, never as Python objects, so that thousands of services x tens of series x
+thousands of points fit in memory: the JSON document is decoded with msgspec, each series'
+``points`` kept as raw bytes and turned straight into two float64 arrays.
+
+Every problem found in a document raises :class:`BundleError` naming the JSON path, for example
+``metrics[12].points[3]: timestamp is not RFC 3339 or a number``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+BUNDLE_VERSION = 1
+
+
+class MetricKind(StrEnum):
+    """Which way a metric goes when things are bad."""
+
+    LATENCY = "latency"
+    ERRORS = "errors"
+    TRAFFIC = "traffic"
+    SATURATION = "saturation"
+    AVAILABILITY = "availability"
+    OTHER = "other"
+
+
+class ChangeKind(StrEnum):
+    """What sort of change was made to a service."""
+
+    DEPLOY = "deploy"
+    CONFIG = "config"
+    FEATURE_FLAG = "feature_flag"
+    INFRA = "infra"
+    OTHER = "other"
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be used, with the JSON path of the offending value."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# In-memory model
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A node of the service graph: ``depends_on`` lists the services this one calls or needs."""
+
+    name: str
+    team: str
+    depends_on: tuple[str, ...] = ()
+    kind: str = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """What was detected, when, and where people see it."""
+
+    id: str
+    started_at: float
+    title: str = ""
+    symptom_services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Series:
+    """One metric time series: ``times`` in Unix seconds (sorted), ``values`` with NaN for gaps."""
+
+    service: str
+    name: str
+    kind: MetricKind
+    times: np.ndarray
+    values: np.ndarray
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogSample:
+    """A representative log line."""
+
+    service: str
+    timestamp: float
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A deploy, config change, feature flag or infrastructure change on a service."""
+
+    service: str
+    kind: ChangeKind
+    at: float
+    id: str = ""
+    title: str = ""
+    author: str = ""
+    url: str = ""
+
+
+@dataclass(slots=True)
+class Bundle:
+    """Everything the root-cause engine needs for one incident."""
+
+    incident: Incident
+    services: list[Service]
+    metrics: list[Series] = field(default_factory=list)
+    log_samples: list[LogSample] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+    def service_names(self) -> set[str]:
+        """The names of every service of the graph."""
+        return {s.name for s in self.services}
+
+
+# ---------------------------------------------------------------------------------------------
+# Timestamps
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
+)
+
+
+def parse_timestamp(value: object, path: str) -> float:
+    """An RFC 3339 string or Unix seconds as float seconds; :class:`BundleError` otherwise."""
+    if isinstance(value, bool):
+        raise BundleError(path, "timestamp is not RFC 3339 or a number")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise BundleError(path, "timestamp is not a finite number")
+        return float(value)
+    if isinstance(value, str) and _RFC3339.match(value):
+        text = value.replace("z", "Z").replace("t", "T")
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            pass
+    raise BundleError(path, "timestamp is not RFC 3339 or a number")
+
+
+def format_timestamp(seconds: float) -> str:
+    """Unix seconds as an RFC 3339 UTC string (whole seconds)."""
+    return datetime.fromtimestamp(round(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Wire model: what the JSON document holds, decoded by msgspec (fast, and errors carry paths)
+
+_Timestamp = str | float | int
+
+
+class _WireIncident(msgspec.Struct):
+    id: str
+    started_at: _Timestamp
+    title: str = ""
+    symptom_services: list[str] | None = None
+
+
+class _WireService(msgspec.Struct):
+    name: str
+    team: str
+    depends_on: list[str] = msgspec.field(default_factory=list)
+    kind: str = "service"
+
+
+class _WireMetric(msgspec.Struct):
+    service: str
+    name: str
+    points: msgspec.Raw
+    kind: str = "other"
+    unit: str | None = None
+
+
+class _WireLog(msgspec.Struct):
+    service: str
+    timestamp: _Timestamp
+    message: str
+    level: str = "error"
+
+
+class _WireChange(msgspec.Struct):
+    service: str
+    kind: str
+    at: _Timestamp
+    id: str = ""
+    title: str = ""
+    author: str = ""
+    url: str = ""
+
+
+class _WireBundle(msgspec.Struct):
+    version: int
+    incident: _WireIncident
+    services: list[_WireService]
+    metrics: list[_WireMetric]
+    log_samples: list[_WireLog] | None = None
+    changes: list[_WireChange] | None = None
+
+
+_MSGSPEC_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.S)
+
+
+def _from_msgspec(error: msgspec.MsgspecError) -> BundleError:
+    match = _MSGSPEC_AT.match(str(error))
+    assert match is not None  # the pattern matches any text
+    what = match.group("what").strip()
+    what = what[:1].lower() + what[1:]
+    return BundleError(match.group("path") or "", what.replace("`", "'"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Points: raw JSON bytes -> (times, values)
+
+_WHITESPACE_AND_BRACKETS = b" \t\r\n[]"
+_TIME_INTERN: dict[tuple[int, float, float, bytes], np.ndarray] = {}
+
+
+def _points_fast(raw: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """The common shapes in C speed: numbers or ``...Z`` strings for time, numbers or null."""
+    flat = raw.translate(None, _WHITESPACE_AND_BRACKETS)
+    if not flat:
+        return np.empty(0), np.empty(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if b'"' not in flat:
+            try:
+                numbers = np.fromstring(flat.replace(b"null", b"nan"), sep=",")  # type: ignore[call-overload]
+            except (ValueError, DeprecationWarning):
+                return None
+            if numbers.size % 2:
+                return None
+            return numbers[0::2].copy(), numbers[1::2].copy()
+        tokens = flat.split(b",")
+        if len(tokens) % 2:
+            return None
+        stamps = tokens[0::2]
+        if not all(len(s) >= 22 and s[0] == 34 and s[-2:] == b'Z"' for s in stamps):
+            return None
+        try:
+            iso = np.array([s[1:-2] for s in stamps], dtype="S").astype("datetime64[ms]")
+            joined = b",".join(tokens[1::2]).replace(b"null", b"nan")
+            values = np.fromstring(joined, sep=",")  # type: ignore[call-overload]
+        except (ValueError, DeprecationWarning):
+            return None
+        if values.size != iso.size:
+            return None
+        return iso.astype(np.int64) / 1000.0, values
+
+
+def _points_slow(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Point by point, to name exactly which point is wrong."""
+    try:
+        points = json.loads(raw)
+    except ValueError as exc:
+        raise BundleError(path, f"points are not valid JSON ({exc})") from None
+    if not isinstance(points, list):
+        raise BundleError(path, "points must be a list of [timestamp, value] pairs")
+    times = np.empty(len(points))
+    values = np.empty(len(points))
+    for i, point in enumerate(points):
+        here = f"{path}[{i}]"
+        if not isinstance(point, list) or len(point) != 2:
+            raise BundleError(here, "a point must be a [timestamp, value] pair")
+        times[i] = parse_timestamp(point[0], here)
+        value = point[1]
+        if value is None:
+            values[i] = np.nan
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values[i] = float(value)
+        else:
+            raise BundleError(here, "value must be a number or null")
+    return times, values
+
+
+def _intern_times(times: np.ndarray) -> np.ndarray:
+    """Share one array between series sampled on the same grid (most of them, in practice)."""
+    if times.size == 0:
+        return times
+    key = (times.size, float(times[0]), float(times[-1]), times.tobytes()[:64])
+    known = _TIME_INTERN.get(key)
+    if known is not None and np.array_equal(known, times):
+        return known
+    times.flags.writeable = False
+    if len(_TIME_INTERN) > 4096:
+        _TIME_INTERN.clear()
+    _TIME_INTERN[key] = times
+    return times
+
+
+def parse_points(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one ``points`` array into sorted times and values (NaN where missing)."""
+    parsed = _points_fast(raw)
+    times, values = parsed if parsed is not None else _points_slow(raw, path)
+    if times.size and not np.all(np.isfinite(times)):
+        bad = int(np.flatnonzero(~np.isfinite(times))[0])
+        raise BundleError(f"{path}[{bad}]", "timestamp is not RFC 3339 or a number")
+    if times.size > 1 and np.any(np.diff(times) < 0):
+        order = np.argsort(times, kind="stable")
+        times, values = times[order], values[order]
+    values[~np.isfinite(values)] = np.nan
+    return _intern_times(times), values
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and validating
+
+
+def _enum(kind_type: type[MetricKind] | type[ChangeKind], value: str, path: str) -> Any:
+    try:
+        return kind_type(value)
+    except ValueError:
+        allowed = ", ".join(k.value for k in kind_type)
+        raise BundleError(path, f"unknown kind '{value}' (one of {allowed})") from None
+
+
+def parse_bundle(document: bytes | str) -> Bundle:
+    """Decode and validate one bundle document; :class:`BundleError` names what is wrong."""
+    try:
+        wire = msgspec.json.decode(document, type=_WireBundle)
+    except msgspec.ValidationError as exc:
+        raise _from_msgspec(exc) from None
+    except msgspec.DecodeError as exc:
+        raise BundleError("", f"not a JSON document: {exc}") from None
+    if wire.version != BUNDLE_VERSION:
+        raise BundleError("version", f"unsupported version {wire.version} (this reads version 1)")
+
+    services: list[Service] = []
+    names: dict[str, int] = {}
+    for i, s in enumerate(wire.services):
+        if not s.name:
+            raise BundleError(f"services[{i}].name", "a service needs a name")
+        if s.name in names:
+            raise BundleError(
+                f"services[{i}].name", f"duplicate service '{s.name}' (also services[{names[s.name]}])"
+            )
+        names[s.name] = i
+    for i, s in enumerate(wire.services):
+        for j, dep in enumerate(s.depends_on):
+            if dep not in names:
+                raise BundleError(f"services[{i}].depends_on[{j}]", f"unknown service '{dep}'")
+        services.append(Service(s.name, s.team, tuple(dict.fromkeys(s.depends_on)), s.kind))
+
+    def known(service: str, path: str) -> str:
+        if service not in names:
+            raise BundleError(path, f"unknown service '{service}' (not listed in services)")
+        return service
+
+    inc = wire.incident
+    symptoms = tuple(
+        known(name, f"incident.symptom_services[{i}]")
+        for i, name in enumerate(inc.symptom_services or [])
+    )
+    incident = Incident(
+        id=inc.id,
+        title=inc.title,
+        started_at=parse_timestamp(inc.started_at, "incident.started_at"),
+        symptom_services=symptoms,
+    )
+
+    metrics: list[Series] = []
+    for i, m in enumerate(wire.metrics):
+        path = f"metrics[{i}]"
+        times, values = parse_points(bytes(m.points), f"{path}.points")
+        metrics.append(
+            Series(
+                service=known(m.service, f"{path}.service"),
+                name=m.name,
+                kind=_enum(MetricKind, m.kind, f"{path}.kind"),
+                unit=m.unit,
+                times=times,
+                values=values,
+            )
+        )
+    # The raw documents can be large: drop them as soon as the arrays exist.
+    del wire.metrics[:]
+
+    logs = [
+        LogSample(
+            service=known(entry.service, f"log_samples[{i}].service"),
+            timestamp=parse_timestamp(entry.timestamp, f"log_samples[{i}].timestamp"),
+            level=entry.level,
+            message=entry.message,
+        )
+        for i, entry in enumerate(wire.log_samples or [])
+    ]
+    changes = [
+        Change(
+            service=known(c.service, f"changes[{i}].service"),
+            kind=_enum(ChangeKind, c.kind, f"changes[{i}].kind"),
+            at=parse_timestamp(c.at, f"changes[{i}].at"),
+            id=c.id,
+            title=c.title,
+            author=c.author,
+            url=c.url,
+        )
+        for i, c in enumerate(wire.changes or [])
+    ]
+    return Bundle(incident, services, metrics, logs, changes)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and validate a bundle file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BundleError("", f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_bundle(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _number(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def _points_json(times: np.ndarray, values: np.ndarray) -> str:
+    ts = [_number(t) for t in times.tolist()]
+    vs = ["null" if v != v else _number(v) for v in values.tolist()]
+    return "[" + ",".join(f"[{t},{v}]" for t, v in zip(ts, vs, strict=True)) + "]"
+
+
+def _iter_bundle_json(bundle: Bundle) -> Iterator[str]:
+    inc = bundle.incident
+    head = {
+        "version": BUNDLE_VERSION,
+        "incident": {
+            "id": inc.id,
+            "title": inc.title,
+            "started_at": format_timestamp(inc.started_at),
+            "symptom_services": list(inc.symptom_services),
+        },
+        "services": [
+            {"name": s.name, "team": s.team, "depends_on": list(s.depends_on), "kind": s.kind}
+            for s in bundle.services
+        ],
+        "log_samples": [
+            {
+                "service": entry.service,
+                "timestamp": format_timestamp(entry.timestamp),
+                "level": entry.level,
+                "message": entry.message,
+            }
+            for entry in bundle.log_samples
+        ],
+        "changes": [
+            {
+                "service": c.service,
+                "kind": c.kind.value,
+                "at": format_timestamp(c.at),
+                "id": c.id,
+                "title": c.title,
+                "author": c.author,
+                "url": c.url,
+            }
+            for c in bundle.changes
+        ],
+    }
+    text = json.dumps(head, separators=(",", ":"))
+    yield text[:-1] + ',"metrics":['
+    for i, m in enumerate(bundle.metrics):
+        meta = json.dumps(
+            {"service": m.service, "name": m.name, "kind": m.kind.value, "unit": m.unit},
+            separators=(",", ":"),
+        )
+        yield ("," if i else "") + meta[:-1] + ',"points":' + _points_json(m.times, m.values) + "}"
+    yield "]}"
+
+
+def dump_bundle(bundle: Bundle) -> str:
+    """The bundle as a compact JSON document (points as Unix seconds)."""
+    return "".join(_iter_bundle_json(bundle))
+
+
+def write_bundle(bundle: Bundle, path: str | Path) -> None:
+    """Write the bundle as JSON, streaming so that large bundles need no second copy in memory."""
+    with Path(path).open("w", encoding="utf-8") as out:
+        for chunk in _iter_bundle_json(bundle):
+            out.write(chunk)
