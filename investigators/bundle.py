@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -231,40 +230,72 @@ def _from_msgspec(error: msgspec.MsgspecError) -> BundleError:
 # ---------------------------------------------------------------------------------------------
 # Points: raw JSON bytes -> (times, values)
 
+_WHITESPACE = b" \t\r\n"
 _WHITESPACE_AND_BRACKETS = b" \t\r\n[]"
+_STRUCTURE = np.frombuffer(b"[],", dtype=np.uint8)
+
+
+def _pairs_shape(raw: bytes, items: int) -> bool:
+    """Whether the brackets and commas are exactly ``[[a,b],[a,b],...]`` for ``items`` values.
+
+    Checked on the structural characters only, vectorised; a string holding a bracket or a
+    comma fails here and goes to the slow path, which names the problem.
+    """
+    if items % 2:
+        return False
+    chars = np.frombuffer(raw, dtype=np.uint8)
+    structure = chars[np.isin(chars, _STRUCTURE)]
+    pairs = items // 2
+    expected = np.empty(4 * pairs + 1, dtype=np.uint8)
+    expected[0] = ord("[")
+    expected[1::4], expected[2::4], expected[3::4], expected[4::4] = (
+        ord("["),
+        ord(","),
+        ord("]"),
+        ord(","),
+    )
+    expected[-1] = ord("]")
+    return bool(np.array_equal(structure, expected))
+
+
 _TIME_INTERN: dict[tuple[int, float, float, bytes], np.ndarray] = {}
 
 
+_FLAT_NUMBERS = msgspec.json.Decoder(list[float | None])
+_STRING_PAIRS = msgspec.json.Decoder(list[tuple[str, float | None]])
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError)
+
+
 def _points_fast(raw: bytes) -> tuple[np.ndarray, np.ndarray] | None:
-    """The common shapes in C speed: numbers or ``...Z`` strings for time, numbers or null."""
-    flat = raw.translate(None, _WHITESPACE_AND_BRACKETS)
-    if not flat:
-        return np.empty(0), np.empty(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        if b'"' not in flat:
-            try:
-                numbers = np.fromstring(flat.replace(b"null", b"nan"), sep=",")  # type: ignore[call-overload]
-            except (ValueError, DeprecationWarning):
-                return None
-            if numbers.size % 2:
-                return None
-            return numbers[0::2].copy(), numbers[1::2].copy()
-        tokens = flat.split(b",")
-        if len(tokens) % 2:
+    """The common shapes at C speed: numbers or ``...Z`` strings for time, numbers or null.
+
+    Numeric pairs are flattened into one list (brackets and blanks dropped, after checking
+    that they do form pairs) that msgspec decodes in one call; string timestamps are decoded as
+    pairs. Anything unusual returns None and the slow path says exactly what is wrong.
+    """
+    if b'"' in raw:
+        try:
+            pairs = _STRING_PAIRS.decode(raw)
+        except _DECODE_ERRORS:
             return None
-        stamps = tokens[0::2]
-        if not all(len(s) >= 22 and s[0] == 34 and s[-2:] == b'Z"' for s in stamps):
+        if not all(t[-1:] in ("Z", "z") and _RFC3339.match(t) for t, _ in pairs):
             return None
         try:
-            iso = np.array([s[1:-2] for s in stamps], dtype="S").astype("datetime64[ms]")
-            joined = b",".join(tokens[1::2]).replace(b"null", b"nan")
-            values = np.fromstring(joined, sep=",")  # type: ignore[call-overload]
-        except (ValueError, DeprecationWarning):
+            iso = np.array([t[:-1] for t, _ in pairs], dtype="datetime64[ms]")
+        except ValueError:
             return None
-        if values.size != iso.size:
-            return None
+        values = np.array([v for _, v in pairs], dtype=np.float64)
         return iso.astype(np.int64) / 1000.0, values
+    flat = raw.translate(None, _WHITESPACE_AND_BRACKETS)
+    if not flat:
+        return (np.empty(0), np.empty(0)) if raw.translate(None, _WHITESPACE) == b"[]" else None
+    if not _pairs_shape(raw, flat.count(b",") + 1):
+        return None
+    try:
+        numbers = np.array(_FLAT_NUMBERS.decode(b"[" + flat + b"]"), dtype=np.float64)
+    except _DECODE_ERRORS:
+        return None
+    return numbers[0::2].copy(), numbers[1::2].copy()
 
 
 def _points_slow(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -351,7 +382,8 @@ def parse_bundle(document: bytes | str) -> Bundle:
             raise BundleError(f"services[{i}].name", "a service needs a name")
         if s.name in names:
             raise BundleError(
-                f"services[{i}].name", f"duplicate service '{s.name}' (also services[{names[s.name]}])"
+                f"services[{i}].name",
+                f"duplicate service '{s.name}' (also services[{names[s.name]}])",
             )
         names[s.name] = i
     for i, s in enumerate(wire.services):
@@ -437,8 +469,13 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _time(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
 def _points_json(times: np.ndarray, values: np.ndarray) -> str:
-    ts = [_number(t) for t in times.tolist()]
+    ts = [_time(t) for t in times.tolist()]
     vs = ["null" if v != v else _number(v) for v in values.tolist()]
     return "[" + ",".join(f"[{t},{v}]" for t, v in zip(ts, vs, strict=True)) + "]"
 
