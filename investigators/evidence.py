@@ -1,0 +1,191 @@
+"""What the root-cause engine knows of each service: its anomalies, onsets and changes.
+
+Pure: built from a :class:`~investigators.bundle.Bundle` by :func:`collect_evidence`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from investigators.anomaly import (
+    WEAK_THRESHOLD,
+    SeriesAnomaly,
+    is_intrinsic,
+    score_series,
+)
+from investigators.bundle import Bundle, Change, MetricKind
+
+#: A fault reaches callers through these: slow or failed calls.
+INTERFACE = (MetricKind.LATENCY, MetricKind.ERRORS, MetricKind.AVAILABILITY)
+
+_MS_PER_UNIT = {
+    "ms": 1.0,
+    "millisecond": 1.0,
+    "s": 1000.0,
+    "second": 1000.0,
+    "us": 0.001,
+    "microsecond": 0.001,
+    "ns": 1e-6,
+    "nanosecond": 1e-6,
+}
+
+
+def kind_weight(a: SeriesAnomaly) -> float:
+    """How much one series' anomaly counts towards its service's strength."""
+    # Traffic moves for many harmless reasons (a campaign, a batch, retries): it counts less.
+    return 0.5 if a.series.kind in (MetricKind.TRAFFIC, MetricKind.OTHER) else 1.0
+
+
+@dataclass(slots=True)
+class ServiceEvidence:
+    """What the engine knows of one service."""
+
+    name: str
+    team: str
+    anomalies: list[SeriesAnomaly] = field(default_factory=list)  # strongest first
+    strength: float = 0.0  # best sustained score among its series (traffic counts half)
+    intrinsic: float = 0.0  # best score among its own resource signals
+    onsets: list[float] = field(default_factory=list)  # of each anomalous series, sorted
+    interface_onsets: list[float] = field(default_factory=list)  # latency, errors, availability
+    intrinsic_onsets: list[float] = field(default_factory=list)  # cpu, memory, connections
+    # Fainter ways trouble shows: interface rises under the bar, pools filling up from waiting.
+    faint_onsets: list[float] = field(default_factory=list)
+    has_interface: bool = False  # whether it has interface series at all
+    weak: bool = False  # anomalous only under the lower bar for dependencies
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def onset(self) -> float | None:
+        """When its first anomalous series began."""
+        return self.onsets[0] if self.onsets else None
+
+    def cause_onsets(self) -> tuple[list[float], float]:
+        """When its trouble could have reached callers, and how much that evidence counts.
+
+        Callers feel slow or failed calls; an exhausted resource (connections refused, OOM) is
+        felt too, counted a little less; a service with no interface series is taken at its
+        word.
+        """
+        if self.interface_onsets:
+            return self.interface_onsets, 1.0
+        if self.intrinsic_onsets:
+            return self.intrinsic_onsets, 0.7
+        if self.faint_onsets:
+            return self.faint_onsets, 0.6
+        return ([], 0.0) if self.has_interface else (self.onsets, 1.0)
+
+    def felt_onsets(self) -> tuple[list[float], float]:
+        """When trouble from a dependency showed here, and how clearly."""
+        if self.interface_onsets:
+            return self.interface_onsets, 1.0
+        if self.faint_onsets:
+            return self.faint_onsets, 0.6
+        return self.onsets, 0.3
+
+    def severity(self) -> float:
+        """How far its interface moved, relatively: errors x180 weighs more than errors x2."""
+        best = 0.1
+        for a in self.anomalies:
+            if a.anomalous and a.series.kind in INTERFACE:
+                ratio = a.ratio
+                relative = abs(ratio - 1.0) if math.isfinite(ratio) else 100.0
+                best = max(best, math.log1p(min(relative, 100.0)))
+        return best
+
+    def errors_added(self) -> tuple[float, str] | None:
+        """The largest increase of an anomalous error series, with its unit."""
+        added = [
+            (a.current - a.level, a.series.unit or "")
+            for a in self.anomalies
+            if a.series.kind is MetricKind.ERRORS and a.anomalous
+        ]
+        return max(added) if added else None
+
+    def latency_added_ms(self) -> float | None:
+        """The largest latency increase, in milliseconds, among its latency anomalies."""
+        added = [
+            (a.current - a.level) * _MS_PER_UNIT[(a.series.unit or "").lower()]
+            for a in self.anomalies
+            if a.series.kind is MetricKind.LATENCY
+            and a.score >= WEAK_THRESHOLD
+            and (a.series.unit or "").lower() in _MS_PER_UNIT
+        ]
+        return max(added) if added else None
+
+
+def collect_evidence(bundle: Bundle) -> dict[str, ServiceEvidence]:
+    """Score every series and gather the results per service."""
+    evidence = {s.name: ServiceEvidence(s.name, s.team) for s in bundle.services}
+    for a in score_series(bundle.metrics, detected_at=bundle.incident.started_at):
+        ev = evidence[a.series.service]
+        ev.anomalies.append(a)
+        ev.strength = max(ev.strength, a.score * kind_weight(a))
+        ev.has_interface = ev.has_interface or a.series.kind in INTERFACE
+        if a.anomalous and is_intrinsic(a.series.name, a.series.kind):
+            ev.intrinsic = max(ev.intrinsic, a.score)
+    for ev in evidence.values():
+        ev.anomalies.sort(key=lambda a: (-a.score * kind_weight(a), a.series.name))
+        started = [a for a in ev.anomalies if a.anomalous and a.onset is not None]
+        ev.onsets = sorted(a.onset for a in started if a.onset is not None)
+        ev.interface_onsets = sorted(
+            a.onset for a in started if a.onset is not None and a.series.kind in INTERFACE
+        )
+        ev.intrinsic_onsets = sorted(
+            a.onset
+            for a in started
+            if a.onset is not None and is_intrinsic(a.series.name, a.series.kind)
+        )
+        ev.faint_onsets = sorted(
+            a.onset
+            for a in ev.anomalies
+            if a.onset is not None
+            and a.score >= WEAK_THRESHOLD
+            and (
+                a.series.kind in INTERFACE
+                or (
+                    a.series.kind is MetricKind.SATURATION
+                    and a.anomalous
+                    and not is_intrinsic(a.series.name, a.series.kind)
+                )
+            )
+        )
+    for change in bundle.changes:
+        evidence[change.service].changes.append(change)
+    return evidence
+
+
+def find_anomalous(evidence: dict[str, ServiceEvidence], graph: nx.DiGraph) -> set[str]:
+    """Services with an anomalous series, plus weakly anomalous dependencies of those.
+
+    A dependency of an anomalous service is held to a lower bar: a weak signal where the graph
+    says to look is still evidence (an external provider seen only from its callers' clients).
+    """
+    strong = {n for n, ev in evidence.items() if any(a.anomalous for a in ev.anomalies)}
+    weak: set[str] = set()
+    for name in strong:
+        for dep in graph.successors(name):
+            ev = evidence[dep]
+            if dep in strong or dep in weak or ev.strength < WEAK_THRESHOLD:
+                continue
+            weak.add(dep)
+            ev.weak = True
+            rising = [
+                a
+                for a in ev.anomalies
+                if a.onset is not None and a.score * kind_weight(a) >= WEAK_THRESHOLD
+            ]
+            ev.onsets = sorted(a.onset for a in rising if a.onset is not None)
+            ev.interface_onsets = sorted(
+                a.onset for a in rising if a.onset is not None and a.series.kind in INTERFACE
+            )
+    return strong | weak
+
+
+def carries(ev: ServiceEvidence) -> bool:
+    """Whether trouble can travel through this service to its callers."""
+    return bool(
+        ev.interface_onsets or ev.intrinsic_onsets or ev.faint_onsets or not ev.has_interface
+    )

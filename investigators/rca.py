@@ -1,0 +1,401 @@
+"""The root-cause engine: rank the services most likely to have caused an incident.
+
+Pure: a :class:`~investigators.bundle.Bundle` in, an :class:`RcaResult` out, no I/O.
+
+How it decides, in order:
+
+1. Every series gets a sustained robust anomaly score (:mod:`investigators.anomaly`); a service is
+   anomalous when one of its series is (:mod:`investigators.evidence`). A dependency of an
+   anomalous service is held to a lower bar, because a weak signal where the graph says to look
+   is still evidence.
+2. Faults travel from a dependency to its callers as slow or failed calls (or refused
+   connections), so an anomalous service is *explained* by an anomalous dependency whose trouble
+   began shortly before its own and is large enough to account for it: a symptom, not a cause.
+   Callers often look worse than the cause (fan-in amplifies error counts and latency), so the
+   size of an anomaly never decides on its own.
+3. Each candidate is weighed on what it explains (anomalous callers whose trouble followed its
+   own within minutes, shared fairly when two candidates could explain the same caller), on
+   the services where the alert fired, on its own resource signals (cpu, memory, connections)
+   versus interface signals (latency, errors), on how early it began, and on a deploy, config
+   change or flag shortly before its onset. A change only adds weight to a service that is
+   itself anomalous, so a change alone never convicts a healthy service.
+4. The owning team of the best candidate is named in ``notify`` only when the evidence is strong
+   and no candidate of another team comes close: tagging the wrong team is worse than tagging
+   none.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import networkx as nx
+from pydantic import BaseModel, Field
+
+from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, SeriesAnomaly
+from investigators.bundle import Bundle, Change, ChangeKind, MetricKind
+from investigators.evidence import ServiceEvidence, carries, collect_evidence, find_anomalous
+from investigators.servicegraph import build_graph
+
+#: How much later than its caller's a cause's onset may be measured and still explain it (s).
+ONSET_TOLERANCE = 150.0
+#: How long before a candidate's onset a change counts as a suspect (seconds).
+CHANGE_WINDOW = 60 * 60.0
+
+
+class NotifyTarget(BaseModel):
+    """The one team to tag."""
+
+    team: str
+    service: str
+
+
+class RankedService(BaseModel):
+    """One suspect, with why."""
+
+    service: str
+    score: float = Field(ge=0, le=1)
+    confidence: str  # high | medium | low
+    reasons: list[str]
+    explains: list[str]
+
+
+class RcaResult(BaseModel):
+    """The result document of ``incident-copilot rca --json``."""
+
+    incident_id: str
+    ranking: list[RankedService]
+    symptoms: list[str]
+    notify: NotifyTarget | None
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A service weighed as a possible root cause."""
+
+    evidence: ServiceEvidence
+    onset: float
+    explained_by: str | None = None
+    explained: float = 0.0
+    fits: dict[str, float] = field(default_factory=dict)  # caller -> how well this explains it
+    explains: list[str] = field(default_factory=list)
+    coverage: float = 0.0
+    change: Change | None = None
+    change_weight: float = 0.0
+    raw: float = 0.0
+    score: float = 0.0
+    confidence: str = "low"
+
+
+def _saturating(x: float, scale: float) -> float:
+    return 1.0 - math.exp(-max(x, 0.0) / scale)
+
+
+def _timing_fit(cause_onsets: list[float], effect_onset: float) -> float:
+    """How well an effect's onset follows the cause's first: within a few minutes is best.
+
+    The first, not the best matching: a dependency that was already failing a quarter of an
+    hour before its caller noticed anything did not cause what the caller shows now.
+    """
+    if not cause_onsets:
+        return 0.0
+    lag = effect_onset - cause_onsets[0]
+    if lag < -ONSET_TOLERANCE:
+        return 0.0
+    return math.exp(-max(0.0, lag - 240.0) / 300.0)
+
+
+def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
+    """Can the cause's trouble account for the size of the effect's?
+
+    A caller waits at most a few calls' worth of the dependency's extra latency, and fails at
+    most as many requests as the calls that failed on the dependency (times fan-out and
+    retries). The bounds are generous (x10, x20): they only rule out a dependency that got a
+    little worse under a caller that got much worse. A slow dependency can also make callers
+    fail by timing out, so errors are only bounded when the cause is not slower.
+    """
+    fit = 1.0
+    slower, effect_slower = cause.latency_added_ms(), effect.latency_added_ms()
+    if slower is not None and effect_slower is not None and effect_slower > 0:
+        fit = min(fit, 10.0 * max(slower, 0.0) / effect_slower)
+    failing, effect_failing = cause.errors_added(), effect.errors_added()
+    if (
+        (slower is None or slower <= 0)
+        and failing is not None
+        and effect_failing is not None
+        and failing[1] == effect_failing[1]
+        and effect_failing[0] > 0
+    ):
+        fit = min(fit, 20.0 * max(failing[0], 0.0) / effect_failing[0])
+    return fit**0.5
+
+
+def _fit(cause: Candidate, effect: Candidate) -> float:
+    """How well the cause's trouble accounts for the effect's: timing, then size."""
+    onsets, weight = cause.evidence.cause_onsets()
+    # Callers feel a fault as slow or failed calls; anything else fits more weakly.
+    felt, clarity = effect.evidence.felt_onsets()
+    t_effect = felt[0] if felt else effect.onset
+    fit = _timing_fit(onsets, t_effect) * weight * clarity
+    return fit * _magnitude_fit(cause.evidence, effect.evidence) if fit else 0.0
+
+
+def _change_weight(change: Change, onset: float) -> float:
+    lead = onset - change.at
+    if lead < -180 or lead > CHANGE_WINDOW:
+        return 0.0
+    weight = 1.0 if lead <= 20 * 60 else 1.0 - 0.6 * (lead - 20 * 60) / (CHANGE_WINDOW - 20 * 60)
+    return weight * (1.0 if change.kind is not ChangeKind.OTHER else 0.6)
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M")
+
+
+def _explain(candidates: dict[str, Candidate], graph: nx.DiGraph) -> None:
+    """Who explains whom: each candidate's callers it accounts for, and its best explainer."""
+    carriers = {n for n, c in candidates.items() if carries(c.evidence)}
+    sub = graph.subgraph(carriers)
+    cycles = {n: i for i, part in enumerate(nx.strongly_connected_components(sub)) for n in part}
+
+    def before(a: Candidate, b: Candidate) -> bool:
+        # Inside a dependency cycle either could be the cause: the earlier (then stronger) wins.
+        ka = (a.onset, -a.evidence.strength, a.evidence.name)
+        return ka < (b.onset, -b.evidence.strength, b.evidence.name)
+
+    def fits(cause: Candidate, effect: Candidate) -> float:
+        same_cycle = cycles.get(effect.evidence.name, -1) == cycles[cause.evidence.name]
+        return 0.0 if same_cycle and not before(cause, effect) else _fit(cause, effect)
+
+    for name in sorted(carriers):
+        cause = candidates[name]
+        # What it explains: callers, transitively through services that pass trouble on.
+        for caller in nx.ancestors(sub, name):
+            fit = fits(cause, candidates[caller])
+            if fit > 0.0:
+                cause.fits[caller] = fit
+        # Whom it explains away: its direct callers, whatever their own signals.
+        for caller in graph.predecessors(name):
+            effect = candidates.get(caller)
+            if effect is None:
+                continue
+            fit = cause.fits[caller] if caller in cause.fits else fits(cause, effect)
+            plausible = fit * _saturating(cause.evidence.strength, 6.0)
+            plausible *= 0.8 if cause.evidence.weak else 1.0
+            if plausible > effect.explained:
+                effect.explained, effect.explained_by = plausible, name
+    for c in candidates.values():
+        # Own resource trouble cannot be explained by a slow dependency.
+        c.explained *= 1.0 - 0.5 * _saturating(c.evidence.intrinsic - THRESHOLD, 6.0)
+        c.explains = sorted(
+            (u for u, fit in c.fits.items() if fit >= 0.5),
+            key=lambda n: (-candidates[n].evidence.strength, n),
+        )
+
+
+def _share_blame(candidates: dict[str, Candidate]) -> None:
+    """Coverage: each anomalous caller's trouble is shared among the candidates that could
+    explain it, by how well each fits, how unexplained each is itself, and how far its
+    interface moved. Two suspects below the same callers do not both get full credit."""
+    mass = {n: math.log1p(c.evidence.strength) for n, c in candidates.items()}
+    total = sum(mass.values()) or 1.0
+    weight = {n: (1.0 - c.explained) * c.evidence.severity() for n, c in candidates.items()}
+    claims: dict[str, float] = {}
+    for name, c in candidates.items():
+        for caller, fit in c.fits.items():
+            claims[caller] = claims.get(caller, 0.0) + fit * weight[name]
+    for name, c in candidates.items():
+        shared = sum(
+            mass[caller] * fit * (fit * weight[name] / claims[caller])
+            for caller, fit in c.fits.items()
+            if claims[caller] > 0
+        )
+        c.coverage = (mass[name] + shared) / total
+
+
+def _weigh(
+    c: Candidate, *, earliest: float, detected: float, declared: list[str], graph: nx.DiGraph
+) -> float:
+    """The candidate's raw score from its evidence."""
+    ev = c.evidence
+    rootness = 1.0 - c.explained
+    earliness = math.exp(-max(0.0, c.onset - earliest) / 300.0)
+    # Trouble that began long after someone noticed is not what they noticed.
+    timely = math.exp(-max(0.0, c.onset - detected - 600.0) / 600.0)
+    strength = _saturating(ev.strength, 8.0) * (0.7 if ev.weak else 1.0)
+    # Where the alert fired: a cause should explain it, or at least sit below it.
+    reach = 1.0
+    if declared and not any(s == ev.name or s in c.explains for s in declared):
+        below = nx.ancestors(graph, ev.name)
+        reach = 0.8 if any(s in below for s in declared) else 0.35
+    breadth = _saturating(len(c.explains), 2.0)
+    return (
+        rootness**1.5
+        * (0.3 + 0.7 * c.coverage)
+        * (0.55 + 0.45 * strength)
+        * (0.75 + 0.25 * earliness)
+        * (1.0 + 0.5 * c.change_weight + 0.35 * _saturating(ev.intrinsic, 8.0))
+        * (0.6 + 0.4 * breadth)
+        * reach
+        * timely
+    )
+
+
+def rank(bundle: Bundle) -> RcaResult:
+    """Rank the root-cause candidates of one incident."""
+    graph = build_graph(bundle.services)
+    evidence = collect_evidence(bundle)
+    anomalous = find_anomalous(evidence, graph)
+    if not anomalous:
+        return RcaResult(incident_id=bundle.incident.id, ranking=[], symptoms=[], notify=None)
+
+    detected = bundle.incident.started_at
+    # A service whose onset could not be placed is taken to start at detection.
+    candidates = {
+        n: Candidate(evidence[n], onset=evidence[n].onset or detected) for n in sorted(anomalous)
+    }
+    for c in candidates.values():
+        for change in c.evidence.changes:
+            w = _change_weight(change, c.onset)
+            if w > c.change_weight:
+                c.change_weight, c.change = w, change
+    _explain(candidates, graph)
+    _share_blame(candidates)
+    earliest = min(c.onset for c in candidates.values())
+    declared = [s for s in bundle.incident.symptom_services if s in anomalous]
+    for c in candidates.values():
+        c.raw = _weigh(c, earliest=earliest, detected=detected, declared=declared, graph=graph)
+
+    order = sorted(candidates.values(), key=lambda c: (-c.raw, c.evidence.name))
+    top = order[0]
+    rival = next((c for c in order[1:] if c.evidence.team != top.evidence.team), None)
+    margin = 1.0 - (rival.raw / top.raw if rival is not None and top.raw > 0 else 0.0)
+    for c in order:
+        c.score = round(min(1.0, c.raw / 1.2), 3)
+    blind = _blind_spots(top, evidence, graph, anomalous)
+    top.confidence = _confidence(
+        top, margin=margin, declared=declared, late=top.onset - detected > 15 * 60
+    )
+    # Where the alert fired must show the trouble, and be this service or depend on it;
+    # otherwise what we see is not what people saw, and a tag would be a guess.
+    alerted = [
+        s for s in bundle.incident.symptom_services if s in anomalous and not evidence[s].weak
+    ]
+    callers = nx.ancestors(graph, top.evidence.name) | {top.evidence.name}
+    unrelated = bool(bundle.incident.symptom_services) and not any(s in callers for s in alerted)
+    if (blind or unrelated) and top.confidence == "high":
+        top.confidence = "medium"
+    for c in order[1:]:
+        c.confidence = "medium" if c.raw >= 0.6 * top.raw and top.raw > 0.3 else "low"
+
+    notify = None
+    if top.confidence == "high":
+        notify = NotifyTarget(team=top.evidence.team, service=top.evidence.name)
+    return RcaResult(
+        incident_id=bundle.incident.id,
+        ranking=[
+            RankedService(
+                service=c.evidence.name,
+                score=c.score,
+                confidence=c.confidence,
+                reasons=_reasons(c, candidates) + (_blind_reason(blind) if c is top else []),
+                explains=c.explains,
+            )
+            for c in order
+        ],
+        symptoms=[
+            c.evidence.name
+            for c in sorted(order, key=lambda c: (-c.evidence.strength, c.evidence.name))
+            if c.explained >= 0.5
+        ],
+        notify=notify,
+    )
+
+
+def _blind_spots(
+    top: Candidate, evidence: dict[str, ServiceEvidence], graph: nx.DiGraph, anomalous: set[str]
+) -> list[tuple[str, str]]:
+    """Dependencies that could be the real cause but cannot be seen: a healthy-looking
+    dependency with no interface series at all, or an external provider with no series of the
+    kind the suspect is failing in (no errors data when the suspect's errors rose)."""
+    failing = {
+        a.series.kind
+        for a in top.evidence.anomalies
+        if a.anomalous and a.series.kind in (MetricKind.ERRORS, MetricKind.LATENCY)
+    }
+    out = []
+    for dep in sorted(graph.successors(top.evidence.name)):
+        if dep in anomalous:
+            continue
+        seen = {a.series.kind for a in evidence[dep].anomalies}
+        if not evidence[dep].has_interface:
+            out.append((dep, "latency or errors"))
+        elif graph.nodes[dep].get("kind") == "external":
+            out.extend((dep, kind.value) for kind in sorted(failing - seen))
+    return out
+
+
+def _blind_reason(blind: list[tuple[str, str]]) -> list[str]:
+    if not blind:
+        return []
+    shown = ", ".join(f"{dep} (no {kind} data)" for dep, kind in blind[:3])
+    return [f"not confident enough to tag: a dependency it calls could hide the cause: {shown}"]
+
+
+def _confidence(top: Candidate, *, margin: float, declared: list[str], late: bool) -> str:
+    """High only when the top suspect explains what is seen and nobody else comes close."""
+    ev = top.evidence
+    # Linked to what people see: it explains anomalous callers, or the alert fired on it and
+    # its own interface (latency, errors) shows the trouble.
+    linked = bool(top.explains) or (ev.name in declared and bool(ev.interface_onsets))
+    strong = ev.strength >= 6 and top.raw >= 0.25 and not late
+    if top.explained < 0.3 and linked and margin >= 0.45 and strong:
+        return "high"
+    if top.explained < 0.5 and (linked or top.change_weight > 0) and margin >= 0.2:
+        return "medium"
+    return "low"
+
+
+def _describe(a: SeriesAnomaly) -> str:
+    name = a.series.name
+    since = f" since {_clock(a.onset)}" if a.onset is not None else ""
+    kind = a.series.kind
+    sign = "-" if a.current < a.level else "+"
+    size = f"({sign}{a.score:.0f} robust-sd)"
+    if kind in (MetricKind.ERRORS, MetricKind.LATENCY, MetricKind.TRAFFIC) and a.level > 0:
+        ratio = a.ratio
+        if ratio >= 1.5 or ratio <= 0.67:
+            shown = f"x{ratio:.1f}" if ratio < 10 else f"x{ratio:.0f}"
+            return f"{kind.value} {name} {shown}{since} {size}"
+    if (a.series.unit or "") in ("percent", "%"):
+        return f"{kind.value} {name} {a.current:.0f}% vs {a.level:.0f}% baseline{since} {size}"
+    return f"{kind.value} {name} {sign}{a.score:.0f} robust-sd{since}"
+
+
+_CHANGE_WORDS = {
+    ChangeKind.DEPLOY: "deploy",
+    ChangeKind.CONFIG: "config change",
+    ChangeKind.FEATURE_FLAG: "feature flag",
+    ChangeKind.INFRA: "infra change",
+}
+
+
+def _reasons(cand: Candidate, candidates: dict[str, Candidate]) -> list[str]:
+    ev = cand.evidence
+    out = [_describe(a) for a in ev.anomalies[:3] if a.score >= WEAK_THRESHOLD]
+    if ev.weak:
+        out.append("weak anomaly, counted because an anomalous caller depends on it")
+    if cand.change is not None:
+        c = cand.change
+        label = f" {c.id}" if c.id else ""
+        title = f" ({c.title})" if c.title else ""
+        out.append(f"{_CHANGE_WORDS.get(c.kind, 'change')}{label} at {_clock(c.at)}{title}")
+    if cand.explains:
+        shown = ", ".join(cand.explains[:5])
+        more = f" and {len(cand.explains) - 5} more" if len(cand.explains) > 5 else ""
+        out.append(f"explains {shown}{more}")
+    if cand.explained_by is not None and cand.explained >= 0.3:
+        dep = candidates[cand.explained_by]
+        out.append(f"likely a symptom of {cand.explained_by} (onset {_clock(dep.onset)})")
+    return out
