@@ -1,0 +1,143 @@
+"""Settings: the one place the environment is read.
+
+Connector settings (all optional; a connector is configured when its essentials are set):
+
+==========================  ===============================================================
+ES_URL                      Elasticsearch URL (essential for logs)
+ES_API_KEY                  API key, or ES_USERNAME and ES_PASSWORD for basic auth
+ES_INDEX                    index pattern of the logs (default ``logs-*``)
+ES_TIMESTAMP_FIELD ...      ES_SERVICE_FIELD, ES_LEVEL_FIELD, ES_MESSAGE_FIELD (ECS defaults),
+                            ES_MESSAGE_KEYWORD_FIELD (exact pattern counts when set)
+KIBANA_URL                  for Discover links
+DD_API_KEY, DD_APP_KEY      Datadog keys (both essential for metrics)
+DD_SITE                     datadoghq.com (default), us3.datadoghq.com, us5.datadoghq.com,
+                            datadoghq.eu, ap1.datadoghq.com, ap2.datadoghq.com, ddog-gov.com
+DD_BASE_URL                 overrides https://api.<site> (a proxy or the sandbox stand-in)
+DD_SCOPE, DD_ENV            tag filter of every query (default ``*``); APM env for the map
+DD_METRIC_LATENCY ...       DD_METRIC_ERRORS, DD_METRIC_TRAFFIC, DD_METRIC_SATURATION:
+                            ``agg:metric`` (e.g. ``p95:trace.http.request``)
+GITHUB_TOKEN                essential for changes
+GITHUB_API_URL              https://api.github.com (default) or https://HOST/api/v3
+GITHUB_HTML_URL             web root for links, derived from GITHUB_API_URL when unset
+INCIDENT_COPILOT_CATALOG    service catalog (default ``manifests/services.yaml``)
+==========================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.config import (
+    DatadogConfig,
+    DatadogSite,
+    ElasticsearchConfig,
+    GitHubConfig,
+    SignalQuery,
+    default_signals,
+)
+
+
+def _signal(text: str, default: SignalQuery) -> SignalQuery:
+    """``agg:metric`` or ``metric``; a ``.as_count()`` suffix counts instead of averaging."""
+    as_count = text.endswith(".as_count()")
+    text = text.removesuffix(".as_count()")
+    aggregation, _, metric = text.rpartition(":")
+    return SignalQuery(
+        metric=metric,
+        aggregation=aggregation or default.aggregation,
+        as_count=as_count or (default.as_count and not aggregation),
+        unit=default.unit,
+    )
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read from the environment (and a ``.env`` file if present)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    catalog_path: str = Field(
+        default="manifests/services.yaml", validation_alias="INCIDENT_COPILOT_CATALOG"
+    )
+
+    es_url: str | None = None
+    es_api_key: SecretStr | None = None
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_index: str = "logs-*"
+    es_timestamp_field: str = "@timestamp"
+    es_service_field: str = "service.name"
+    es_level_field: str = "log.level"
+    es_message_field: str = "message"
+    es_message_keyword_field: str | None = None
+    kibana_url: str | None = None
+
+    dd_api_key: SecretStr | None = None
+    dd_app_key: SecretStr | None = None
+    dd_site: DatadogSite = "datadoghq.com"
+    dd_base_url: str | None = None
+    dd_scope: str = "*"
+    dd_env: str | None = None
+    dd_metric_latency: str | None = None
+    dd_metric_errors: str | None = None
+    dd_metric_traffic: str | None = None
+    dd_metric_saturation: str | None = None
+
+    github_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    github_html_url: str | None = None
+
+    def elasticsearch(self) -> ElasticsearchConfig | None:
+        """The Elasticsearch configuration, or None when ES_URL is unset."""
+        if not self.es_url:
+            return None
+        return ElasticsearchConfig(
+            url=self.es_url,
+            api_key=self.es_api_key,
+            username=self.es_username,
+            password=self.es_password,
+            index=self.es_index,
+            timestamp_field=self.es_timestamp_field,
+            service_field=self.es_service_field,
+            level_field=self.es_level_field,
+            message_field=self.es_message_field,
+            message_keyword_field=self.es_message_keyword_field,
+            kibana_url=self.kibana_url,
+        )
+
+    def datadog(self) -> DatadogConfig | None:
+        """The Datadog configuration, or None unless both keys are set."""
+        if self.dd_api_key is None or self.dd_app_key is None:
+            return None
+        signals = default_signals()
+        overrides = {
+            "latency": self.dd_metric_latency,
+            "errors": self.dd_metric_errors,
+            "traffic": self.dd_metric_traffic,
+            "saturation": self.dd_metric_saturation,
+        }
+        for name, text in overrides.items():
+            if text:
+                signals[name] = _signal(text, signals[name])
+        return DatadogConfig(
+            api_key=self.dd_api_key,
+            app_key=self.dd_app_key,
+            site=self.dd_site,
+            base_url=self.dd_base_url,
+            scope=self.dd_scope,
+            env=self.dd_env,
+            signals=signals,
+        )
+
+    def github(self) -> GitHubConfig | None:
+        """The GitHub configuration, or None when GITHUB_TOKEN is unset."""
+        if self.github_token is None:
+            return None
+        return GitHubConfig(
+            token=self.github_token, base_url=self.github_api_url, html_url=self.github_html_url
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment now; keyword arguments win over it (handy in tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
