@@ -1,0 +1,130 @@
+"""The ``incident-copilot`` command line.
+
+``rca BUNDLE.json [--json]``   rank the root-cause candidates of a recorded incident
+``catalog check PATH``         validate a service catalog and summarise it
+``doctor``                     check every configured connector and say what to fix
+``scenario [--fault ...]``     write a generated incident bundle (and its truth) from the sandbox
+
+Exit status: 0 on success, 1 when a check finds problems, 2 on invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from investigators.bundle import BundleError, load_bundle
+from investigators.rca import RcaResult, rank
+from investigators.report import format_result
+
+
+def _cmd_rca(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        bundle = load_bundle(args.bundle)
+    except BundleError as exc:
+        print(f"incident-copilot rca: invalid bundle {args.bundle}: {exc}", file=sys.stderr)
+        return 2
+    result: RcaResult = rank(bundle)
+    if args.json:
+        out.write(result.model_dump_json(indent=2) + "\n")
+    else:
+        out.write(format_result(result, bundle) + "\n")
+    return 0
+
+
+def _cmd_catalog_check(args: argparse.Namespace, out: TextIO) -> int:
+    from investigators.catalog import check_catalog
+
+    code, text = check_catalog(args.path)
+    (out if code == 0 else sys.stderr).write(text.rstrip("\n") + "\n")
+    return code
+
+
+def _cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
+    from bot.doctor import run_doctor
+    from bot.settings import load_settings
+
+    code, text = asyncio.run(run_doctor(load_settings()))
+    out.write(text.rstrip("\n") + "\n")
+    return code
+
+
+def _cmd_scenario(args: argparse.Namespace, out: TextIO) -> int:
+    from dataclasses import asdict
+
+    from investigators.bundle import write_bundle
+    from sandbox.scenarios import FAULT_TYPES, QUIET, generate_scenario
+
+    fault = None if args.fault == QUIET else args.fault
+    if fault not in (None, "random", *FAULT_TYPES):
+        print(
+            f"incident-copilot scenario: unknown fault {args.fault!r}; use one of "
+            f"random, {QUIET}, {', '.join(FAULT_TYPES)}",
+            file=sys.stderr,
+        )
+        return 2
+    scenario = generate_scenario(
+        seed=args.seed, services=args.services, fault=fault, hours=args.hours
+    )
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    write_bundle(scenario.bundle, args.output)
+    truth = Path(args.output).with_suffix(".truth.json")
+    truth.write_text(json.dumps(asdict(scenario.truth), indent=2) + "\n", encoding="utf-8")
+    out.write(
+        f"wrote {args.output} ({len(scenario.bundle.services)} services, "
+        f"{len(scenario.bundle.metrics)} series) and {truth}\n"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, one sub-command per job."""
+    parser = argparse.ArgumentParser(
+        prog="incident-copilot",
+        description="Slack-native incident copilot: root cause, evidence, the right team.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rca = sub.add_parser("rca", help="rank root-cause candidates of an incident bundle")
+    rca.add_argument("bundle", help="incident bundle (JSON, version 1)")
+    rca.add_argument("--json", action="store_true", help="print the result document as JSON")
+    rca.set_defaults(handler=_cmd_rca)
+
+    catalog = sub.add_parser("catalog", help="service catalog tools")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    check = catalog_sub.add_parser("check", help="validate a catalog and print a summary")
+    check.add_argument("path", help="services.yaml, a Backstage catalog-info.yaml, or a folder")
+    check.set_defaults(handler=_cmd_catalog_check)
+
+    doctor = sub.add_parser("doctor", help="check the configured connectors")
+    doctor.set_defaults(handler=_cmd_doctor)
+
+    scenario = sub.add_parser("scenario", help="write a generated incident bundle (sandbox)")
+    scenario.add_argument(
+        "--fault",
+        default="random",
+        help="random, quiet, bad-deploy, db-saturation, memory-leak, cpu-hog, "
+        "external-outage or config-change",
+    )
+    scenario.add_argument("--seed", type=int, default=1)
+    scenario.add_argument("--services", type=int, default=60)
+    scenario.add_argument("--hours", type=float, default=6.0)
+    scenario.add_argument("-o", "--output", default="incident-bundle.json")
+    scenario.set_defaults(handler=_cmd_scenario)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run one command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args, out or sys.stdout))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

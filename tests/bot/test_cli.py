@@ -1,0 +1,310 @@
+"""The ``incident-copilot`` command line: rca, scenario and catalog check, as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from investigators.bundle import load_bundle, write_bundle
+from investigators.rca import rank
+from sandbox.scenarios import generate_scenario
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES_YAML = REPO / "manifests" / "services.yaml"
+
+
+def run(*argv: str) -> tuple[int, str]:
+    """Run the command line in-process; its exit status and what it printed on ``out``."""
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated database saturation, written as a bundle file."""
+    path = tmp_path_factory.mktemp("bundles") / "db-saturation.json"
+    scenario = generate_scenario(seed=3, services=30, fault="db-saturation", hours=2)
+    write_bundle(scenario.bundle, path)
+    return path
+
+
+def small_bundle(**changes: object) -> dict[str, object]:
+    """A valid two-service bundle with nothing anomalous in it."""
+    points = [[1795183500 - 60 * i, 1.0 + (i % 3) * 0.1] for i in range(120, -30, -1)]
+    document: dict[str, object] = {
+        "version": 1,
+        "incident": {"id": "INC-9", "title": "web errors", "started_at": "2026-11-20T14:05:00Z"},
+        "services": [
+            {"name": "web", "team": "storefront", "depends_on": ["api"]},
+            {"name": "api", "team": "core", "depends_on": []},
+        ],
+        "metrics": [{"service": "api", "name": "errors", "kind": "errors", "points": points}],
+    }
+    document.update(changes)
+    return document
+
+
+def write_json(path: Path, document: object) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# rca
+
+
+def test_rca_prints_a_readable_ranking_with_the_team_to_notify(incident: Path) -> None:
+    expected = rank(load_bundle(incident))
+    assert expected.notify is not None  # the premise: a confident answer
+
+    code, text = run("rca", str(incident))
+
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0].startswith("INC-3")
+    header = next(line for line in lines if "service" in line and "score" in line)
+    assert "confidence" in header
+    assert "team" in header
+    top = expected.ranking[0]
+    first_row = next(line for line in lines if line.lstrip().startswith("1 "))
+    assert top.service in first_row
+    assert f"{top.score:.2f}" in first_row
+    assert top.confidence in first_row
+    assert top.reasons[0] in text
+    assert f"Notify: team {expected.notify.team} (owner of {expected.notify.service})" in lines
+
+
+def test_rca_of_a_quiet_bundle_says_nobody_is_notified(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "quiet.json", small_bundle())
+    code, text = run("rca", str(path))
+    assert code == 0
+    assert "INC-9" in text
+    assert "nobody notified" in text
+
+
+def test_rca_json_prints_the_result_document(incident: Path) -> None:
+    code, text = run("rca", str(incident), "--json")
+
+    assert code == 0
+    document = json.loads(text)
+    assert set(document) == {"incident_id", "ranking", "symptoms", "notify"}
+    assert document["incident_id"] == "INC-3"
+    assert document["ranking"]
+    for entry in document["ranking"]:
+        assert set(entry) == {"service", "score", "confidence", "reasons", "explains"}
+        assert 0 <= entry["score"] <= 1
+    assert set(document["notify"]) == {"team", "service"}
+    assert document == rank(load_bundle(incident)).model_dump(mode="json")
+
+
+def test_rca_json_of_a_quiet_bundle(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "quiet.json", small_bundle())
+    code, text = run("rca", str(path), "--json")
+    assert code == 0
+    assert json.loads(text) == {
+        "incident_id": "INC-9",
+        "ranking": [],
+        "symptoms": [],
+        "notify": None,
+    }
+
+
+def test_rca_of_an_invalid_bundle_exits_2_naming_the_json_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = small_bundle()
+    document["metrics"][0]["points"][1][0] = "the day before yesterday"  # type: ignore[index]
+    path = write_json(tmp_path / "bad.json", document)
+
+    code, text = run("rca", str(path))
+
+    assert code == 2
+    assert text == ""
+    err = capsys.readouterr().err
+    assert "metrics[0].points[1]: timestamp is not RFC 3339 or a number" in err
+    assert str(path) in err
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"version": 3}, "version"),
+        (
+            {"services": [{"name": "web", "team": "storefront", "depends_on": ["nope"]}]},
+            "services[0].depends_on[0]",
+        ),
+        ({"incident": {"id": "INC-9"}}, "incident"),
+    ],
+)
+def test_rca_names_the_path_of_other_problems_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, object], path: str
+) -> None:
+    bundle = write_json(tmp_path / "bad.json", small_bundle(**changes))
+    code, _ = run("rca", str(bundle), "--json")
+    assert code == 2
+    assert f": {path}: " in capsys.readouterr().err
+
+
+def test_rca_of_something_that_is_not_json_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("checkout is down again\n", encoding="utf-8")
+    code, text = run("rca", str(path))
+    assert code == 2
+    assert text == ""
+    assert "not a JSON document" in capsys.readouterr().err
+
+
+def test_rca_of_a_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "gone.json"
+    code, text = run("rca", str(missing))
+    assert code == 2
+    assert text == ""
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([], out=io.StringIO())
+    assert caught.value.code == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_rca_json_is_the_same_from_one_run_to_the_next(incident: Path) -> None:
+    outputs = set()
+    for hash_seed in ("0", "1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "rca", str(incident), "--json"],
+            cwd=REPO,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# scenario
+
+
+def test_scenario_writes_a_bundle_and_its_truth_that_rca_reads(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+
+    code, text = run(
+        "scenario",
+        "--fault",
+        "db-saturation",
+        "--seed",
+        "3",
+        "--services",
+        "30",
+        "--hours",
+        "2",
+        "-o",
+        str(path),
+    )
+
+    assert code == 0
+    truth_path = tmp_path / "x.truth.json"
+    assert str(path) in text
+    assert str(truth_path) in text
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    assert truth["fault"] == "db-saturation"
+    bundle = load_bundle(path)
+    assert len(bundle.services) >= 30
+    kinds = {s.name: s.kind for s in bundle.services}
+    assert kinds[truth["root"]] == "database"
+    assert truth["root"] in truth["affected"]
+
+    code, text = run("rca", str(path), "--json")
+    assert code == 0
+    suspects = [entry["service"] for entry in json.loads(text)["ranking"]]
+    assert truth["root"] in suspects[:3]
+
+
+def test_scenario_quiet_writes_a_truth_without_root(tmp_path: Path) -> None:
+    path = tmp_path / "quiet.json"
+    code, _ = run(
+        "scenario", "--fault", "quiet", "--services", "20", "--hours", "1", "-o", str(path)
+    )
+    assert code == 0
+    truth = json.loads((tmp_path / "quiet.truth.json").read_text(encoding="utf-8"))
+    assert truth["fault"] == "quiet"
+    assert truth["root"] is None
+
+
+def test_scenario_of_an_unknown_fault_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.json"
+    code, _ = run("scenario", "--fault", "meteor-strike", "-o", str(path))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "meteor-strike" in err
+    assert "db-saturation" in err  # says what would do
+    assert not path.exists()
+
+
+def test_scenario_into_a_missing_folder_does_not_crash(tmp_path: Path) -> None:
+    path = tmp_path / "not-yet" / "x.json"
+    code, _ = run("scenario", "--services", "20", "--hours", "1", "-o", str(path))
+    assert code == 2 or (code == 0 and path.exists())
+
+
+# ---------------------------------------------------------------------------------------------
+# catalog check
+
+
+def test_catalog_check_of_the_shipped_catalog_exits_0() -> None:
+    code, text = run("catalog", "check", str(SERVICES_YAML))
+    assert code == 0
+    assert "services" in text
+    assert "teams" in text
+
+
+def test_catalog_check_of_a_broken_catalog_exits_2_naming_the_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "services.yaml"
+    broken.write_text(
+        textwrap.dedent(
+            """\
+            teams:
+              web:
+                display_name: Web
+            services:
+              - name: web
+                team: nobody
+                depends_on: [ghost]
+            """
+        ),
+        encoding="utf-8",
+    )
+
+    code, text = run("catalog", "check", str(broken))
+
+    assert code == 2
+    assert text == ""
+    err = capsys.readouterr().err
+    assert "nobody" in err
+    assert "ghost" in err
+
+
+def test_catalog_check_of_a_missing_catalog_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = run("catalog", "check", str(tmp_path / "nothing-here.yaml"))
+    assert code == 2
+    assert "nothing-here.yaml" in capsys.readouterr().err
