@@ -64,7 +64,10 @@ def measure(path: Path) -> dict[str, float]:
     for _ in range(3):
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, str(path)],
-            check=True, capture_output=True, text=True, cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         )
         runs.append(json.loads(out.stdout))
     best = min(runs, key=lambda r: r["load"] + r["rank"])
@@ -77,8 +80,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     args = parser.parse_args()
-    print(f"{'services':>8} {'series':>7} {'points':>10} {'MB file':>8} {'load s':>7} "
-          f"{'rank s':>7} {'total s':>8} {'peak MB':>8} {'us/point':>8}  top-1")
+    print(
+        f"{'services':>8} {'series':>7} {'points':>10} {'MB file':>8} {'load s':>7} "
+        f"{'rank s':>7} {'total s':>8} {'peak MB':>8} {'us/point':>8}  top-1"
+    )
     rows = []
     for size in args.sizes:
         started = time.perf_counter()
@@ -88,11 +93,13 @@ def main() -> int:
         total = r["load"] + r["rank"]
         per_point = total / r["points"] * 1e6
         rows.append((size, total, r["rss_mb"], per_point))
-        print(f"{size:>8} {r['series']:>7} {r['points']:>10} "
-              f"{path.stat().st_size / 2**20:>8.0f} {r['load']:>7.2f} {r['rank']:>7.2f} "
-              f"{total:>8.2f} {r['rss_mb']:>8.0f} {per_point:>8.3f}  "
-              f"{'right' if r['top'] == root else 'WRONG'}"
-              + (f"   (generated in {made:.0f}s)" if made > 1 else ""))
+        print(
+            f"{size:>8} {r['series']:>7} {r['points']:>10} "
+            f"{path.stat().st_size / 2**20:>8.0f} {r['load']:>7.2f} {r['rank']:>7.2f} "
+            f"{total:>8.2f} {r['rss_mb']:>8.0f} {per_point:>8.3f}  "
+            f"{'right' if r['top'] == root else 'WRONG'}"
+            + (f"   (generated in {made:.0f}s)" if made > 1 else "")
+        )
     largest = max(rows)
     smallest_big = min((row for row in rows if row[0] >= 1000), default=rows[0])
     growth = largest[3] / smallest_big[3] if smallest_big[3] else float("nan")
