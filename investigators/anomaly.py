@@ -68,6 +68,12 @@ class SeriesAnomaly:
     direction: int  # +1 worse when up, -1 worse when down
 
     @property
+    def resolution(self) -> float:
+        """Seconds between points: how precisely the onset can be placed."""
+        times = self.series.times
+        return float(np.median(np.diff(times))) if times.size > 1 else 0.0
+
+    @property
     def anomalous(self) -> bool:
         """Whether the sustained score reaches the threshold."""
         return self.score >= THRESHOLD

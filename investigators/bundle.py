@@ -232,35 +232,22 @@ def _from_msgspec(error: msgspec.MsgspecError) -> BundleError:
 
 _WHITESPACE = b" \t\r\n"
 _WHITESPACE_AND_BRACKETS = b" \t\r\n[]"
-_STRUCTURE = np.frombuffer(b"[],", dtype=np.uint8)
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[],")
 
 
 def _pairs_shape(raw: bytes, items: int) -> bool:
     """Whether the brackets and commas are exactly ``[[a,b],[a,b],...]`` for ``items`` values.
 
-    Checked on the structural characters only, vectorised; a string holding a bracket or a
-    comma fails here and goes to the slow path, which names the problem.
+    Checked on the structural characters only; a string holding a bracket or a comma fails
+    here and goes to the slow path, which names the problem.
     """
-    if items % 2:
+    if items % 2 or items == 0:
         return False
-    chars = np.frombuffer(raw, dtype=np.uint8)
-    structure = chars[np.isin(chars, _STRUCTURE)]
     pairs = items // 2
-    expected = np.empty(4 * pairs + 1, dtype=np.uint8)
-    expected[0] = ord("[")
-    expected[1::4], expected[2::4], expected[3::4], expected[4::4] = (
-        ord("["),
-        ord(","),
-        ord("]"),
-        ord(","),
-    )
-    expected[-1] = ord("]")
-    return bool(np.array_equal(structure, expected))
+    return raw.translate(None, _NOT_STRUCTURE) == b"[" + b"[,]," * (pairs - 1) + b"[,]]"
 
 
 _TIME_INTERN: dict[tuple[int, float, float, bytes], np.ndarray] = {}
-
-
 _FLAT_NUMBERS = msgspec.json.Decoder(list[float | None])
 _STRING_PAIRS = msgspec.json.Decoder(list[tuple[str, float | None]])
 _DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError)

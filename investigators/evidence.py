@@ -54,6 +54,7 @@ class ServiceEvidence:
     # Fainter ways trouble shows: interface rises under the bar, pools filling up from waiting.
     faint_onsets: list[float] = field(default_factory=list)
     has_interface: bool = False  # whether it has interface series at all
+    slack: float = 0.0  # how far off its onsets may be: the coarsest anomalous series' step
     weak: bool = False  # anomalous only under the lower bar for dependencies
     changes: list[Change] = field(default_factory=list)
 
@@ -129,6 +130,7 @@ def collect_evidence(bundle: Bundle) -> dict[str, ServiceEvidence]:
     for ev in evidence.values():
         ev.anomalies.sort(key=lambda a: (-a.score * kind_weight(a), a.series.name))
         started = [a for a in ev.anomalies if a.anomalous and a.onset is not None]
+        ev.slack = max((a.resolution for a in started), default=0.0)
         ev.onsets = sorted(a.onset for a in started if a.onset is not None)
         ev.interface_onsets = sorted(
             a.onset for a in started if a.onset is not None and a.series.kind in INTERFACE

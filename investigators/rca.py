@@ -92,18 +92,23 @@ def _saturating(x: float, scale: float) -> float:
     return 1.0 - math.exp(-max(x, 0.0) / scale)
 
 
-def _timing_fit(cause_onsets: list[float], effect_onset: float) -> float:
+def _timing_fit(
+    cause_onsets: list[float], effect_onset: float, *, cause_step: float, effect_step: float
+) -> float:
     """How well an effect's onset follows the cause's first: within a few minutes is best.
 
     The first, not the best matching: a dependency that was already failing a quarter of an
-    hour before its caller noticed anything did not cause what the caller shows now.
+    hour before its caller noticed anything did not cause what the caller shows now. A point
+    of a coarse series sums up the interval before it, so an onset may be seen up to one step
+    late: the cause's step widens how much later than the effect it may appear, the effect's
+    step how long after the cause it may appear.
     """
     if not cause_onsets:
         return 0.0
     lag = effect_onset - cause_onsets[0]
-    if lag < -ONSET_TOLERANCE:
+    if lag < -ONSET_TOLERANCE - cause_step:
         return 0.0
-    return math.exp(-max(0.0, lag - 240.0) / 300.0)
+    return math.exp(-max(0.0, lag - 240.0 - effect_step) / 300.0)
 
 
 def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
@@ -137,7 +142,10 @@ def _fit(cause: Candidate, effect: Candidate) -> float:
     # Callers feel a fault as slow or failed calls; anything else fits more weakly.
     felt, clarity = effect.evidence.felt_onsets()
     t_effect = felt[0] if felt else effect.onset
-    fit = _timing_fit(onsets, t_effect) * weight * clarity
+    fit = _timing_fit(
+        onsets, t_effect, cause_step=cause.evidence.slack, effect_step=effect.evidence.slack
+    )
+    fit *= weight * clarity
     return fit * _magnitude_fit(cause.evidence, effect.evidence) if fit else 0.0
 
 
@@ -292,18 +300,36 @@ def rank(bundle: Bundle) -> RcaResult:
     notify = None
     if top.confidence == "high":
         notify = NotifyTarget(team=top.evidence.team, service=top.evidence.name)
+    ranking = [
+        RankedService(
+            service=c.evidence.name,
+            score=c.score,
+            confidence=c.confidence,
+            reasons=_reasons(c, candidates) + (_blind_reason(blind) if c is top else []),
+            explains=c.explains,
+        )
+        for c in order
+    ]
+    # A dependency we cannot see into is a suspect of its own, a little behind the one it may
+    # hide (and ranked by that score like any other).
+    for dep in sorted({dep for dep, _ in blind}):
+        kinds = ", ".join(kind for d, kind in blind if d == dep)
+        ranking.append(
+            RankedService(
+                service=dep,
+                score=round(top.score * 0.8, 3),
+                confidence="low",
+                reasons=[
+                    f"no {kinds} data: {top.evidence.name} calls it and could be failing "
+                    f"because of it; check it at the source"
+                ],
+                explains=[top.evidence.name],
+            )
+        )
+    ranking.sort(key=lambda r: -r.score)  # stable: ties keep the engine's order
     return RcaResult(
         incident_id=bundle.incident.id,
-        ranking=[
-            RankedService(
-                service=c.evidence.name,
-                score=c.score,
-                confidence=c.confidence,
-                reasons=_reasons(c, candidates) + (_blind_reason(blind) if c is top else []),
-                explains=c.explains,
-            )
-            for c in order
-        ],
+        ranking=ranking,
         symptoms=[
             c.evidence.name
             for c in sorted(order, key=lambda c: (-c.evidence.strength, c.evidence.name))

@@ -367,8 +367,18 @@ def test_a_tight_dependency_cycle_still_gives_a_result() -> None:
 def test_services_without_metrics_neither_crash_nor_rank() -> None:
     result = rank(with_silent_services())
     assert names(result)[0] == "api"
-    assert "ghost" not in names(result)
     assert "island" not in names(result)
+
+
+def test_a_dependency_without_data_is_ranked_as_a_hidden_suspect() -> None:
+    # ``ghost`` shows no anomaly because it has no metrics; it is listed behind ``api``, which
+    # it could be hiding behind, with low confidence and the reason.
+    result = rank(with_silent_services())
+    ghost = next(r for r in result.ranking if r.service == "ghost")
+    assert names(result).index("ghost") > 0
+    assert ghost.confidence == "low"
+    assert ghost.explains == ["api"]
+    assert any("no latency or errors data" in r for r in ghost.reasons)
 
 
 def test_a_dependency_nobody_can_see_keeps_the_suspect_from_being_tagged() -> None:
