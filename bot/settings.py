@@ -20,6 +20,20 @@ GITHUB_TOKEN                essential for changes
 GITHUB_API_URL              https://api.github.com (default) or https://HOST/api/v3
 GITHUB_HTML_URL             web root for links, derived from GITHUB_API_URL when unset
 INCIDENT_COPILOT_CATALOG    service catalog (default ``manifests/services.yaml``)
+DD_EXTRA_SIGNALS            more Datadog signals, ``name=agg:metric`` comma-separated; the
+                            name's head is the kind: ``saturation.db=avg:postgresql.cpu``
+==========================  ===============================================================
+
+Investigation pipeline:
+
+==========================  ===============================================================
+REDIS_URL                   Redis of the RQ queue and results (default redis://127.0.0.1:6379/0)
+RQ_QUEUE                    queue name (default ``incident-copilot``)
+PIPELINE_KEY_PREFIX         prefix of every key the pipeline writes (``incident-copilot``)
+INVESTIGATION_DEADLINE      seconds from request to summary (default 45)
+PIPELINE_RESULT_TTL         seconds results, records and leases are kept (default 7 days)
+PIPELINE_JOB_TIMEOUT        seconds one job may run (default 30)
+PIPELINE_RETRIES            extra tries of a transiently failing source (default 2)
 ==========================  ===============================================================
 """
 
@@ -36,6 +50,7 @@ from connectors.config import (
     SignalQuery,
     default_signals,
 )
+from investigators.pipeline.config import PipelineConfig
 
 
 def _signal(text: str, default: SignalQuery) -> SignalQuery:
@@ -83,9 +98,35 @@ class Settings(BaseSettings):
     dd_metric_traffic: str | None = None
     dd_metric_saturation: str | None = None
 
+    dd_extra_signals: str | None = None
+
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
     github_html_url: str | None = None
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rq_queue: str = "incident-copilot"
+    pipeline_key_prefix: str = "incident-copilot"
+    investigation_deadline: float = Field(default=45.0, gt=0)
+    pipeline_result_ttl: int = Field(default=7 * 86400, gt=0)
+    pipeline_job_timeout: int = Field(default=30, gt=0)
+    pipeline_retries: int = Field(default=2, ge=0)
+
+    def pipeline(self) -> PipelineConfig:
+        """The investigation pipeline's configuration, connectors included."""
+        return PipelineConfig(
+            catalog_path=self.catalog_path,
+            elasticsearch=self.elasticsearch(),
+            datadog=self.datadog(),
+            github=self.github(),
+            redis_url=self.redis_url,
+            queue=self.rq_queue,
+            key_prefix=self.pipeline_key_prefix,
+            deadline=self.investigation_deadline,
+            result_ttl=self.pipeline_result_ttl,
+            job_timeout=self.pipeline_job_timeout,
+            retries=self.pipeline_retries,
+        )
 
     def elasticsearch(self) -> ElasticsearchConfig | None:
         """The Elasticsearch configuration, or None when ES_URL is unset."""
@@ -119,6 +160,10 @@ class Settings(BaseSettings):
         for name, text in overrides.items():
             if text:
                 signals[name] = _signal(text, signals[name])
+        for item in (self.dd_extra_signals or "").split(","):
+            name, _, text = item.strip().partition("=")
+            if name and text:
+                signals[name] = _signal(text, SignalQuery(metric=text, aggregation="avg"))
         return DatadogConfig(
             api_key=self.dd_api_key,
             app_key=self.dd_app_key,
@@ -141,3 +186,12 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read the environment now; keyword arguments win over it (handy in tests)."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+#: What RQ workers call to rebuild the pipeline's configuration from their environment.
+PIPELINE_CONFIG_REF = "bot.settings:pipeline_config"
+
+
+def pipeline_config() -> PipelineConfig:
+    """The pipeline configuration from the environment (the factory RQ jobs call)."""
+    return load_settings().pipeline()

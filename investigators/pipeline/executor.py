@@ -1,0 +1,144 @@
+"""Two ways to run an investigation: on RQ workers, or in this process.
+
+:class:`RqExecutor` is what the bot uses: ``start`` plans (or joins) and enqueues, then returns;
+``progress``, ``summary`` and ``record`` read what the workers wrote. :class:`LocalExecutor` runs
+the same steps with asyncio and an in-memory store, for the CLI and the demo: no Redis needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from investigators.bundle import Bundle
+from investigators.pipeline.config import PipelineConfig
+from investigators.pipeline.investigation import DIVE_SOURCES, IncidentRequest, ProgressEvent
+from investigators.pipeline.jobs import enqueue_investigation, queue_of
+from investigators.pipeline.sources import available_sources
+from investigators.pipeline.steps import (
+    Investigation,
+    Record,
+    begin,
+    candidates_of,
+    dive_step,
+    finalize_step,
+    rank_step,
+    scan_bundle,
+    scan_step,
+)
+from investigators.pipeline.store import MemoryStore, RedisStore, Store
+from investigators.pipeline.summary import Summary
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    """An investigation started or joined."""
+
+    investigation_id: str
+    incident_id: str
+    joined: bool
+
+
+class RqExecutor:
+    """Investigations on RQ workers; state in Redis under the configured key prefix."""
+
+    def __init__(
+        self, config: PipelineConfig, *, config_ref: str, client: redis.Redis | None = None
+    ) -> None:
+        self.config = config
+        self.config_ref = config_ref
+        self.client = client or redis.Redis.from_url(config.redis_url)
+        self.store: Store = RedisStore.from_url(config.redis_url)
+
+    def start(self, request: IncidentRequest) -> Handle:
+        """Plan and enqueue, or join the investigation already serving this incident."""
+        inv, joined = begin(
+            request, store=self.store, config=self.config, config_ref=self.config_ref
+        )
+        if not joined:
+            enqueue_investigation(
+                queue_of(self.config, self.client), self.config, inv.plan, self.config_ref
+            )
+        return Handle(inv.id, request.incident_id, joined)
+
+    def _inv(self, investigation_id: str) -> Investigation:
+        return Investigation.load(self.store, self.config, investigation_id)
+
+    def progress(self, investigation_id: str, since: int = 0) -> list[ProgressEvent]:
+        """Progress events from position ``since`` on (pass the count already seen)."""
+        return self._inv(investigation_id).events(since)
+
+    def summary(self, investigation_id: str) -> Summary | None:
+        """The summary, once made."""
+        return self._inv(investigation_id).summary()
+
+    def record(self, investigation_id: str) -> Record | None:
+        """What the investigation did, once its summary is made."""
+        return self._inv(investigation_id).record()
+
+    def wait(self, investigation_id: str, *, timeout: float, poll: float = 0.2) -> Summary | None:
+        """The summary, waiting up to ``timeout`` seconds (for callers, never for workers)."""
+        until = time.monotonic() + timeout
+        while True:
+            found = self.summary(investigation_id)
+            if found is not None or time.monotonic() >= until:
+                return found
+            time.sleep(poll)
+
+
+@dataclass(slots=True)
+class LocalOutcome:
+    """What a local investigation produced."""
+
+    summary: Summary
+    record: Record
+    bundle: Bundle
+    events: list[ProgressEvent]
+
+
+class LocalExecutor:
+    """The same steps in this process: asyncio for the fan-out, a dict for the store."""
+
+    def __init__(self, config: PipelineConfig, *, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or MemoryStore()
+
+    async def run(self, request: IncidentRequest) -> LocalOutcome:
+        """Investigate and return the summary, the record and the bundle ranked."""
+        inv, joined = begin(request, store=self.store, config=self.config)
+        if not joined:
+            await self._drive(inv)
+        summary = finalize_step(inv, finished_by="deadline")  # no-op when already made
+        record = inv.record()
+        assert record is not None  # written with the summary
+        return LocalOutcome(summary, record, scan_bundle(inv), inv.events())
+
+    async def _drive(self, inv: Investigation) -> None:
+        finished_by = "complete"
+        scans = [asyncio.ensure_future(scan_step(inv, s)) for s in inv.plan.sources]
+        if scans and not await _within(scans, inv):
+            finished_by = "deadline"
+        ranked = rank_step(inv)
+        candidates = candidates_of(inv, ranked)
+        sources = available_sources(inv.config, DIVE_SOURCES)
+        if finished_by == "complete" and candidates and sources:
+            dives = [asyncio.ensure_future(dive_step(inv, s, candidates)) for s in sources]
+            if not await _within(dives, inv):
+                finished_by = "deadline"
+        finalize_step(inv, finished_by=finished_by)
+
+
+async def _within(tasks: Sequence[asyncio.Future[Any]], inv: Investigation) -> bool:
+    """Wait for the tasks until the deadline; cancel the rest. True when all finished."""
+    remaining = max(0.0, inv.plan.deadline_at - time.time())
+    _, pending = await asyncio.wait(tasks, timeout=remaining)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    return not pending
