@@ -4,6 +4,7 @@
 ``catalog check PATH``         validate a service catalog and summarise it
 ``doctor``                     check every configured connector and say what to fix
 ``scenario [--fault ...]``     write a generated incident bundle (and its truth) from the sandbox
+``investigate --service S``    investigate now against the configured backends, in-process
 
 Exit status: 0 on success, 1 when a check finds problems, 2 on invalid input.
 """
@@ -15,11 +16,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from investigators.bundle import BundleError, load_bundle
 from investigators.rca import RcaResult, rank
 from investigators.report import format_result
+
+if TYPE_CHECKING:
+    from investigators.pipeline import Summary
 
 
 def _cmd_rca(args: argparse.Namespace, out: TextIO) -> int:
@@ -83,6 +87,115 @@ def _cmd_scenario(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _duration(text: str) -> float:
+    """``30m``, ``2h``, ``90s`` or plain seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    try:
+        if text[-1:] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration like 30m, 2h or 90s"
+        ) from None
+
+
+def _format_summary(summary: Summary) -> str:
+    lines = [
+        f"Investigation {summary.investigation_id} of {summary.incident_id} ({summary.finished_by})"
+    ]
+    root = summary.root_cause
+    if root is None:
+        lines.append("No root cause found: nothing anomalous in the scanned telemetry.")
+    else:
+        lines.append(
+            f"Root cause: {root.service} (team {root.team}), confidence "
+            f"{root.confidence}, score {root.score:.2f}"
+        )
+        lines += [f"  - {reason}" for reason in root.reasons]
+    if summary.symptoms_ruled_out:
+        lines.append(f"Symptoms ruled out: {', '.join(summary.symptoms_ruled_out)}")
+    if summary.evidence:
+        lines.append("Evidence:")
+        lines += [
+            f"  [{f.id}] {f.service}: {f.title}" + (f"  {f.url}" if f.url else "")
+            for f in summary.evidence
+        ]
+    lines.append(
+        "Notify: "
+        + (
+            f"{summary.notify.slack_group or summary.notify.team} ({summary.notify.service})"
+            if summary.notify
+            else "nobody"
+        )
+    )
+    for m in summary.sources_missing:
+        lines.append(f"Missing: {m.source} ({m.phase}): {m.reason}")
+    lines.append("Next steps:")
+    lines += [f"  - {step}" for step in summary.next_steps]
+    return "\n".join(lines)
+
+
+def _cmd_investigate(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+    import time
+
+    from bot.settings import load_settings
+    from investigators.bundle import write_bundle
+    from investigators.catalog import CatalogError, load_catalog
+    from investigators.pipeline import IncidentRequest, LocalExecutor
+
+    config = load_settings().pipeline()
+    if not (config.elasticsearch or config.datadog or config.github):
+        print(
+            "incident-copilot investigate: no data source is configured; set ES_URL, "
+            "DD_API_KEY and DD_APP_KEY, or GITHUB_TOKEN (see README, and check with "
+            "`incident-copilot doctor`)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        catalog = load_catalog(config.catalog_path)
+    except CatalogError as exc:
+        print(f"incident-copilot investigate: {exc}", file=sys.stderr)
+        return 2
+    unknown = [name for name in args.service if catalog.resolve(name) is None]
+    if unknown:
+        for name in unknown:
+            close = catalog.suggest(name)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            print(
+                f"incident-copilot investigate: unknown service {name!r}{hint}; services come "
+                f"from the catalog {config.catalog_path}",
+                file=sys.stderr,
+            )
+        return 2
+    if args.deadline is not None:
+        config = config.model_copy(update={"deadline": args.deadline})
+    now = time.time()
+    request = IncidentRequest(
+        incident_id=args.incident or f"cli-{int(now)}",
+        started_at=now - args.since,
+        until=now,
+        services=args.service,
+        title=args.title,
+    )
+    try:
+        outcome = asyncio.run(LocalExecutor(config).run(request))
+    except (CatalogError, OSError) as exc:
+        print(f"incident-copilot investigate: {exc}", file=sys.stderr)
+        return 2
+    if args.export_bundle:
+        write_bundle(outcome.bundle, args.export_bundle)
+    if args.json:
+        out.write(outcome.summary.model_dump_json(indent=2) + "\n")
+    else:
+        out.write(_format_summary(outcome.summary) + "\n")
+        if args.export_bundle:
+            out.write(f"wrote {args.export_bundle}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per job."""
     parser = argparse.ArgumentParser(
@@ -117,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--hours", type=float, default=6.0)
     scenario.add_argument("-o", "--output", default="incident-bundle.json")
     scenario.set_defaults(handler=_cmd_scenario)
+
+    investigate = sub.add_parser(
+        "investigate", help="investigate an incident now, in-process, with the configured sources"
+    )
+    investigate.add_argument(
+        "--service", action="append", default=[], help="a service named by the incident (repeat)"
+    )
+    investigate.add_argument(
+        "--since", type=_duration, default=30 * 60.0, help="when it started: 30m, 2h (ago)"
+    )
+    investigate.add_argument("--incident", help="incident id (default: cli-<time>)")
+    investigate.add_argument("--title", default="")
+    investigate.add_argument("--deadline", type=float, help="seconds (default from settings)")
+    investigate.add_argument("--export-bundle", metavar="FILE", help="write the incident bundle")
+    investigate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    investigate.set_defaults(handler=_cmd_investigate)
     return parser
 
 

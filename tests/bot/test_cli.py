@@ -308,3 +308,35 @@ def test_catalog_check_of_a_missing_catalog_exits_2(
     code, _ = run("catalog", "check", str(tmp_path / "nothing-here.yaml"))
     assert code == 2
     assert "nothing-here.yaml" in capsys.readouterr().err
+
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCE_VARS = ("ES_URL", "DD_API_KEY", "DD_APP_KEY", "GITHUB_TOKEN")
+
+
+def test_investigate_without_any_source_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in SOURCE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    code, _ = run("investigate", "--service", "checkout")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no data source is configured" in err
+    assert "GITHUB_TOKEN" in err and "incident-copilot doctor" in err
+
+
+def test_investigate_with_an_unknown_service_suggests_the_closest_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in SOURCE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_not_used_because_nothing_is_asked")
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("INCIDENT_COPILOT_CATALOG", str(REPO / "manifests" / "services.yaml"))
+    code, _ = run("investigate", "--service", "paymnets")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unknown service 'paymnets'" in err
+    assert "did you mean payments" in err
+    assert "ghp_" not in err
