@@ -3,6 +3,11 @@
 An RQ worker forks a work horse per job; importing the pipeline here, in the parent, means each
 horse starts with numpy, networkx, the connectors and the engine already loaded instead of
 spending a second importing them. Abandoned-job checks run every 15 seconds instead of 10 min.
+
+An idle RQ worker blocks on its queues for ``worker_ttl - 15`` seconds (405 by default) and runs
+its maintenance only between two waits; so the wait is capped at the maintenance interval too.
+Otherwise, when a worker holding the scheduler lock dies, the idle survivors would take the lock
+over (and enqueue the deadline jobs it held back) only minutes after the lock expired.
 """
 
 from __future__ import annotations
@@ -27,3 +32,8 @@ class Worker(_RqWorker):
             int(kwargs.get("maintenance_interval") or MAINTENANCE_INTERVAL), MAINTENANCE_INTERVAL
         )
         super().__init__(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Wake up at least once per maintenance interval, even with nothing to do."""
+        return max(1, min(super().dequeue_timeout, self.maintenance_interval))

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +173,7 @@ class Workers:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop every worker this started (SIGTERM, then SIGKILL to its process group)."""
+        """Stop every worker this started (SIGTERM, then SIGKILL to its whole session)."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -181,9 +181,35 @@ class Workers:
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                kill_session(proc.pid)
                 proc.wait(timeout=5)
         self.procs.clear()
+
+
+def session_pids(sid: int) -> list[int]:
+    """The live processes of a session: a worker, its scheduler and its work horse.
+
+    A worker's work horse calls ``setpgrp``, so killing the worker's process group misses it;
+    it stays in the worker's session, which each worker here leads.
+    """
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[0] != "Z" and int(fields[3]) == sid:  # state, ppid, pgrp, session
+            found.append(int(stat.parent.name))
+    return found
+
+
+def kill_session(sid: int) -> list[int]:
+    """SIGKILL a whole worker at once, its main process first (so that it cannot react)."""
+    pids = sorted(session_pids(sid), key=lambda pid: pid != sid)
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 @contextmanager
@@ -199,4 +225,5 @@ def redis_keys_cleaned(prefix: str, queue: str) -> Iterator[redis.Redis]:
             keys = list(client.scan_iter(match=pattern, count=1000))
             if keys:
                 client.delete(*keys)
+        client.srem("rq:queues", f"rq:queue:{queue}")
         client.close()
