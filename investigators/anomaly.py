@@ -138,9 +138,9 @@ def _score_block(
 
     # Level and a robust trend: medians of the two halves of the baseline.
     half = bt.size // 2
-    first, second = _median(base[:, :half]), _median(base[:, half:])
+    older, second = _median(base[:, :half]), _median(base[:, half:])
     gap = max(float(np.median(bt[half:]) - np.median(bt[:half])), step)
-    slope = np.nan_to_num((second - first) / gap)
+    slope = np.nan_to_num((second - older) / gap)
     ref = float(np.median(bt[half:]))
     level_at_ref = second
     resid = base - (level_at_ref[:, None] + slope[:, None] * (bt - ref))
@@ -166,7 +166,7 @@ def _score_block(
     expected = level[:, None] + 0.5 * slope[:, None] * horizon
     # Memory should stay flat: growth through the baseline is a leak, not a trend to follow,
     # so those series are judged against the older half of their baseline.
-    expected = np.where(leaky[:, None], np.nan_to_num(first)[:, None], expected)
+    expected = np.where(leaky[:, None], np.nan_to_num(older)[:, None], expected)
     z = (win - expected) / spread[:, None]
     dirs = np.array([_direction(k) for k in kinds], dtype=float)
     z = np.where(dirs[:, None] == 0, np.abs(z), z * np.where(dirs == 0, 1, dirs)[:, None])
@@ -208,7 +208,7 @@ def _score_block(
     # A change must also matter in size, not only stand out from a very smooth series: 5% of
     # the level (0.2% for availability, where 99.9% -> 99.7% is news). Counts are exempt:
     # their Poisson floor already sets the bar.
-    effect = np.abs(np.nan_to_num(current) - np.where(leaky, np.nan_to_num(first), level))
+    effect = np.abs(np.nan_to_num(current) - np.where(leaky, np.nan_to_num(older), level))
     minimum = np.array([_MIN_EFFECT.get(k, 0.05) for k in kinds]) * np.abs(level)
     score = np.where(effect >= minimum, score, np.minimum(score, WEAK_THRESHOLD - 0.01))
     out: list[tuple[float, float, float | None, float, float]] = []
@@ -218,14 +218,27 @@ def _score_block(
     return out
 
 
+def _by_grid(series: Iterable[Series]) -> list[list[Series]]:
+    """Series grouped by identical time grids (same array, or equal content)."""
+    groups: dict[tuple[int, float, float], list[list[Series]]] = defaultdict(list)
+    for s in series:
+        if not s.times.size:
+            continue
+        candidates = groups[(s.times.size, float(s.times[0]), float(s.times[-1]))]
+        for group in candidates:
+            grid = group[0].times
+            if grid is s.times or np.array_equal(grid, s.times):
+                group.append(s)
+                break
+        else:
+            candidates.append([s])
+    return [group for same_ends in groups.values() for group in same_ends]
+
+
 def score_series(series: Iterable[Series], *, detected_at: float) -> list[SeriesAnomaly]:
     """Score every series; those sharing a time grid are scored together."""
-    groups: dict[int, list[Series]] = defaultdict(list)
-    for s in series:
-        if s.times.size:
-            groups[id(s.times)].append(s)
     results: list[SeriesAnomaly] = []
-    for members in groups.values():
+    for members in _by_grid(series):
         times = members[0].times
         matrix = (
             np.vstack([m.values for m in members])
