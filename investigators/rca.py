@@ -157,6 +157,16 @@ def _change_weight(change: Change, onset: float) -> float:
     return weight * (1.0 if change.kind is not ChangeKind.OTHER else 0.6)
 
 
+def suspect_change(changes: list[Change], onset: float) -> Change | None:
+    """The change most suspect for trouble that began at ``onset``, if any is close enough."""
+    best, weight = None, 0.0
+    for change in changes:
+        w = _change_weight(change, onset)
+        if w > weight:
+            best, weight = change, w
+    return best
+
+
 def _clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M")
 
@@ -264,10 +274,8 @@ def rank(bundle: Bundle) -> RcaResult:
         n: Candidate(evidence[n], onset=evidence[n].onset or detected) for n in sorted(anomalous)
     }
     for c in candidates.values():
-        for change in c.evidence.changes:
-            w = _change_weight(change, c.onset)
-            if w > c.change_weight:
-                c.change_weight, c.change = w, change
+        c.change = suspect_change(c.evidence.changes, c.onset)
+        c.change_weight = _change_weight(c.change, c.onset) if c.change else 0.0
     _explain(candidates, graph)
     _share_blame(candidates)
     earliest = min(c.onset for c in candidates.values())

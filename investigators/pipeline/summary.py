@@ -18,7 +18,7 @@ from investigators.catalog import Catalog
 from investigators.evidence import ServiceEvidence, collect_evidence
 from investigators.pipeline.investigation import Finding, Plan, SourceResult, finding_id
 from investigators.pipeline.livebundle import LOG_ERRORS
-from investigators.rca import RcaResult
+from investigators.rca import RcaResult, suspect_change
 
 #: Evidence kept per service, strongest first.
 PER_SERVICE = 4
@@ -109,14 +109,11 @@ def _anomaly_finding(a: SeriesAnomaly, urls: Mapping[tuple[str, str], str]) -> F
 
 
 def _change_finding(bundle: Bundle, service: str, onset: float | None) -> Finding | None:
-    before = [
-        c
-        for c in bundle.changes
-        if c.service == service and (onset is None or -180 <= onset - c.at <= 3600)
-    ]
-    if not before:
+    # The same change the ranking's reasons name: one rule, in investigators.rca.
+    at = onset if onset is not None else bundle.incident.started_at
+    c = suspect_change([c for c in bundle.changes if c.service == service], at)
+    if c is None:
         return None
-    c = max(before, key=lambda c: (c.at, c.id))
     return Finding(
         id=finding_id("changes", service, c.kind.value, c.id, int(c.at)),
         source="changes",
