@@ -128,7 +128,7 @@ async def run(services: int, latency: float, log_docs: int) -> bool:
             async with es, dd, gh:
                 started = time.perf_counter()
                 results: list[Any] = await asyncio.gather(
-                    timed(es.error_counts(None, start, end, 60)),
+                    timed(es.error_counts([s.name for s in bundle.services], start, end, 60)),
                     *(timed(dd.signal(name, start, end)) for name in SIGNALS),
                     timed(gh.changes(repos, start, kinds=BROAD_KINDS)),
                 )

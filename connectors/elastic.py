@@ -40,8 +40,9 @@ from connectors.resilience import Resilience, Retry
 T = TypeVar("T")
 NAME = "elasticsearch"
 AUTH_HINT = "check ES_API_KEY (or ES_USERNAME and ES_PASSWORD)"
-# Elasticsearch refuses responses with more than search.max_buckets (65,536 by default).
-BUCKET_BUDGET = 50_000
+# Elasticsearch refuses responses with more than search.max_buckets (65,536 by default); a
+# little under it, counting the service buckets as well as their time buckets.
+BUCKET_BUDGET = 65_000
 SAMPLE_SIZE = 100  # top_hits may not return more than index.max_inner_result_window (100)
 DISTINCT_LINES = 200
 _RISON_SAFE = "():,'!"  # Kibana writes its rison state with these characters unescaped
@@ -159,7 +160,7 @@ class ElasticsearchLogs:
         step = max(1, round(interval))
         first = math.floor(start.timestamp() / step) * step
         grid = list(range(first, math.ceil(end.timestamp()), step))
-        per_search = max(1, BUCKET_BUDGET // max(1, len(grid)))
+        per_search = max(1, BUCKET_BUDGET // (len(grid) + 1))
         groups: list[list[str] | None]
         if services is None:
             groups = [None]

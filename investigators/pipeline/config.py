@@ -35,7 +35,6 @@ class PipelineConfig(BaseModel):
     deep_dive_top: int = Field(default=3, ge=0, description="candidates looked at closely")
     baseline: float = Field(default=2 * 3600.0, gt=0, description="history fetched, seconds")
     lookahead: float = Field(default=30 * 60.0, gt=0, description="seconds after the start")
-    interval: float = Field(default=60.0, gt=0, description="log error-count bucket, seconds")
 
 
 @cache

@@ -165,6 +165,8 @@ def _as_written(values: list[float | None]) -> list[float | None]:
 # --- broad scan ----------------------------------------------------------------------------------
 
 Out = tuple[list[Finding], dict[str, Any]]
+#: Bucket of the log error counts, seconds: the resolution most metric series have too.
+LOG_INTERVAL = 60.0
 
 
 async def _scan_logs(
@@ -172,8 +174,14 @@ async def _scan_logs(
 ) -> Out:
     assert isinstance(logs, ElasticsearchLogs)
     start, end = _when(plan.window_start), _when(plan.window_end)
+    # Name every service in scope (by name and by its tag), so that the connector splits the
+    # buckets over several searches instead of keeping only the noisiest few hundred.
+    names = sorted(
+        {n for s in plan.scope.neighbourhood for n in (s, catalog.services[s].datadog_service)}
+    )
     counts = await q(
-        "elasticsearch error counts, all services", logs.error_counts(None, start, end, 60.0)
+        f"elasticsearch error counts, {len(plan.scope.neighbourhood)} services",
+        logs.error_counts(names, start, end, LOG_INTERVAL),
     )
     series = []
     for name, found in sorted(counts.items()):
