@@ -14,7 +14,7 @@ from connectors.records import Diagnosis
 
 _NOT_CONFIGURED = {
     "elasticsearch": "not configured: set ES_URL and ES_API_KEY (or ES_USERNAME/ES_PASSWORD)",
-    "datadog": "not configured: set DD_API_KEY, DD_APP_KEY and DD_SITE",
+    "datadog": "not configured: set DD_API_KEY and DD_APP_KEY (and DD_SITE outside US1)",
     "github": "not configured: set GITHUB_TOKEN (and GITHUB_API_URL for GitHub Enterprise)",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -82,6 +83,28 @@ class ElasticsearchConfig(BaseModel):
     kibana_url: str | None = None
     verify_certs: bool = True
     resilience: ResilienceConfig = ResilienceConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_out_of_url(cls, data: object) -> object:
+        """``https://user:pass@host`` works, but the URL is shown in links and errors: keep
+        the credentials in the secret fields and the URL clean."""
+        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+            return data
+        parts = urlsplit(data["url"])
+        if not parts.scheme or not parts.hostname:
+            raise ValueError(
+                f"ES_URL must be a full URL such as https://logs.example.com:9200, "
+                f"not {parts._replace(netloc=parts.hostname or '').geturl()!r}"
+            )
+        if parts.username is None:
+            return data
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        clean = dict(data, url=urlunsplit(parts._replace(netloc=host)))
+        if data.get("username") is None and data.get("api_key") is None:
+            clean["username"] = unquote(parts.username)
+            clean["password"] = SecretStr(unquote(parts.password or ""))
+        return clean
 
     @model_validator(mode="after")
     def _auth_is_whole(self) -> ElasticsearchConfig:
