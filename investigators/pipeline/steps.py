@@ -35,6 +35,8 @@ from investigators.pipeline.store import Keys, Store
 from investigators.pipeline.summary import Summary, build_summary
 from investigators.rca import RcaResult, rank
 
+#: How long after the deadline a request for the same incident still joins (seconds).
+LEASE_MARGIN = 120.0
 #: How long a joiner waits for the plan of an investigation whose lease it found (seconds).
 PLAN_WAIT = 5.0
 
@@ -171,7 +173,9 @@ def begin(
     keys = Keys(config.key_prefix)
     candidate = new_investigation_id()
     lease = keys.lease(request.incident_id)
-    if not store.set(lease, candidate, ttl=config.result_ttl, only_new=True):
+    # The lease lasts as long as an investigation can run (plus a margin for a dead worker's
+    # job to be noticed): requests meanwhile join it; a later one starts afresh (a re-run).
+    if not store.set(lease, candidate, ttl=config.deadline + LEASE_MARGIN, only_new=True):
         existing = store.get(lease) or candidate
         waited = time.monotonic() + PLAN_WAIT
         while True:  # the winner writes its plan right after taking the lease
