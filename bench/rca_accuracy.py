@@ -160,7 +160,6 @@ def report(name: str, tallies: dict[str, dict[str, Tally]]) -> dict[str, float]:
                 ("right", t.right_tags),
             ):
                 o[key] += value
-    figures = {}
     for method in METHODS:
         o = overall[method]
         print(

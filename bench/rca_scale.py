@@ -13,6 +13,7 @@ that grows about linearly.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -46,7 +47,9 @@ def ensure_bundle(size: int) -> tuple[Path, str]:
     from investigators.bundle import write_bundle
     from sandbox.scenarios import generate_scenario
 
-    path = OUT / f"scale-{size}.json"
+    # Keyed on the generator's own source, so a changed generator is never measured stale.
+    made_by = b"".join((ROOT / "sandbox" / f).read_bytes() for f in ("company.py", "scenarios.py"))
+    path = OUT / f"scale-{size}-{hashlib.sha256(made_by).hexdigest()[:10]}.json"
     truth_path = path.with_suffix(".truth")
     if not path.exists() or not truth_path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
@@ -103,7 +106,8 @@ def main() -> int:
     largest = max(rows)
     smallest_big = min((row for row in rows if row[0] >= 1000), default=rows[0])
     growth = largest[3] / smallest_big[3] if smallest_big[3] else float("nan")
-    ok = largest[0] < 5000 or (largest[1] < 5.0 and largest[2] < 1024)
+    # The targets are for 5,000 services: a run that stops short of that does not pass.
+    ok = largest[0] >= 5000 and largest[1] < 5.0 and largest[2] < 1024
     print(
         f"rca scale: {largest[0]} services load+rank {largest[1]:.2f} s (target < 5 s), "
         f"peak {largest[2]:.0f} MB (target < 1024 MB), cost per point x{growth:.2f} from "
