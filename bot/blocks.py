@@ -1,0 +1,192 @@
+"""Block Kit messages built from a summary (pure: no I/O), within Slack's limits.
+
+Every piece of untrusted text goes through :mod:`bot.escape`; the one mention emitted is the
+owning team's user group, and only when the summary's ``notify`` names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.escape import code, escape, group_label, group_mention, link
+from investigators.pipeline import Finding, ProgressEvent, Summary
+
+#: Slack's limits: blocks per message, characters per section text and header.
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_HEADER = 150
+MAX_FALLBACK = 3000
+#: Evidence lines in the summary itself; the rest go to the thread.
+EVIDENCE_MIN, EVIDENCE_MAX = 3, 6
+
+RERUN_ACTION = "rca_rerun"
+WRONG_ACTION = "rca_wrong_root_cause"
+
+Block = dict[str, Any]
+
+
+def _section(text: str) -> Block:
+    if len(text) > MAX_SECTION:
+        text = text[: MAX_SECTION - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
+
+
+def _header(text: str) -> Block:
+    plain = text if len(text) <= MAX_HEADER else text[: MAX_HEADER - 1] + "…"
+    return {"type": "header", "text": {"type": "plain_text", "text": plain}}
+
+
+def _numbers(f: Finding) -> str:
+    shown = [f"{k} {v:g}" for k, v in list(f.numbers.items())[:4]]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def evidence_line(f: Finding) -> str:
+    """One evidence line: source, service, what was seen with its numbers, and a link."""
+    title = link(f.url, f.title) if f.url else escape(f.title, limit=160)
+    return f"• [{escape(f.source)}] *{escape(f.service)}*: {title}{escape(_numbers(f))}"
+
+
+def _top_evidence(summary: Summary) -> list[Finding]:
+    root = summary.root_cause.service if summary.root_cause else None
+    ordered = sorted(summary.evidence, key=lambda f: f.service != root)
+    return ordered[:EVIDENCE_MAX]
+
+
+def fallback_text(summary: Summary) -> str:
+    """The plain-text version (notifications, screen readers, old clients)."""
+    root = summary.root_cause
+    if root is None:
+        text = "Investigation finished: no root cause found in the scanned telemetry."
+    else:
+        text = f"Likely root cause: {escape(root.service)} (confidence {escape(root.confidence)})"
+        if root.change is not None:
+            text += f", after {escape(root.change.kind)} {escape(root.change.title, limit=120)}"
+        text += "."
+    mention = group_mention(summary.notify.slack_group) if summary.notify else None
+    if mention:
+        text += f" {mention}"
+    return text[:MAX_FALLBACK]
+
+
+def summary_blocks(summary: Summary, *, title: str = "") -> list[Block]:
+    """The summary message: root cause, confidence, evidence, ruled out, next steps, buttons."""
+    root = summary.root_cause
+    blocks: list[Block] = []
+    if root is None:
+        blocks.append(_header("No root cause found"))
+        blocks.append(_section("Nothing anomalous in the scanned telemetry."))
+    else:
+        blocks.append(_header(f"Likely root cause: {root.service}"))
+        text = f"*Root cause:* {code(root.service, limit=80)} (team {escape(root.team)})"
+        if root.change is not None:
+            change = root.change
+            what = link(change.url, change.title) if change.url else escape(change.title)
+            text += f"\n*Change:* {escape(change.kind)} {what}{escape(_numbers(change))}"
+        reason = escape(root.reasons[0], limit=400) if root.reasons else "no reason recorded"
+        text += f"\n*Confidence:* {escape(root.confidence)}: {reason}"
+        blocks.append(_section(text))
+    evidence = _top_evidence(summary)
+    if evidence:
+        lines = [evidence_line(f) for f in evidence]
+        blocks.append(_section("*Evidence*\n" + "\n".join(lines)))
+    if summary.symptoms_ruled_out:
+        names = ", ".join(escape(s) for s in summary.symptoms_ruled_out[:15])
+        more = len(summary.symptoms_ruled_out) - 15
+        blocks.append(
+            _section(f"*Ruled out (symptoms):* {names}" + (f" and {more} more" if more > 0 else ""))
+        )
+    if summary.next_steps:
+        steps = "\n".join(f"• {escape(s, limit=300)}" for s in summary.next_steps[:6])
+        blocks.append(_section("*Next steps*\n" + steps))
+    footer = []
+    if summary.notify is not None:
+        owner = group_label(summary.notify.slack_group, summary.notify.team)
+        footer.append(f"Owning team: {owner}")
+    else:
+        footer.append("No team tagged: not confident enough.")
+    if summary.sources_missing:
+        footer.append("Missing: " + ", ".join(escape(m.source) for m in summary.sources_missing))
+    footer.append(f"Investigation {escape(summary.investigation_id)} · details in the thread")
+    blocks.append(_context(" · ".join(footer)))
+    blocks.append(actions_block(summary.investigation_id))
+    return blocks[:MAX_BLOCKS]
+
+
+def actions_block(investigation_id: str) -> Block:
+    """Re-run and wrong-root-cause buttons."""
+    return {
+        "type": "actions",
+        "block_id": "rca_actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": RERUN_ACTION,
+                "text": {"type": "plain_text", "text": "Re-run"},
+                "value": investigation_id,
+            },
+            {
+                "type": "button",
+                "action_id": WRONG_ACTION,
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Wrong root cause"},
+                "value": investigation_id,
+            },
+        ],
+    }
+
+
+def progress_blocks(channel_name: str, events: Sequence[ProgressEvent]) -> list[Block]:
+    """The "Investigating ..." message, updated as sources report."""
+    done = [e.source for e in events if e.kind == "source_done" and e.source]
+    failed = [e.source for e in events if e.kind == "source_failed" and e.source]
+    started = next((e.detail for e in events if e.kind == "started"), "")
+    lines = [f":mag: Investigating #{escape(channel_name, limit=80)}…"]
+    if started:
+        lines.append(escape(started, limit=300))
+    if done:
+        lines.append("Answered: " + ", ".join(escape(s) for s in dict.fromkeys(done)))
+    if failed:
+        lines.append("Failed: " + ", ".join(escape(s) for s in dict.fromkeys(failed)))
+    if any(e.kind == "ranked" for e in events):
+        lines.append("Ranked the suspects; looking closer at the top ones.")
+    return [_section("\n".join(lines))]
+
+
+def progress_text(channel_name: str) -> str:
+    """Fallback text of the progress message."""
+    return f"Investigating #{escape(channel_name, limit=80)}…"
+
+
+def details_text(summary: Summary) -> str:
+    """The longer detail for the thread: every reason, all evidence, the ranking, what's missing."""
+    lines: list[str] = []
+    root = summary.root_cause
+    if root is not None:
+        lines.append(f"*Why {escape(root.service)}* (score {root.score:.2f})")
+        lines += [f"• {escape(r, limit=400)}" for r in root.reasons]
+    if summary.evidence:
+        lines.append(f"*All evidence* ({len(summary.evidence)})")
+        lines += [evidence_line(f) for f in summary.evidence[:25]]
+    if summary.ranking:
+        lines.append("*Ranking*")
+        for item in summary.ranking:
+            lines.append(
+                f"• {escape(item.get('service', '?'))}: score "
+                f"{float(str(item.get('score', 0))):.2f}, {escape(item.get('confidence', ''))}"
+            )
+    for m in summary.sources_missing:
+        lines.append(f"• {escape(m.source)} ({escape(m.phase)}) missing: {escape(m.reason)}")
+    if summary.unknown_services:
+        unknown = ", ".join(escape(s) for s in summary.unknown_services)
+        lines.append(f"Unknown services named: {unknown}")
+    lines.append(
+        "_Ask me here: `evidence`, `logs SERVICE`, `changes`, `why not SERVICE?`, "
+        "`timings`, `queries`._"
+    )
+    return "\n".join(lines)[: MAX_SECTION * 3]
