@@ -35,11 +35,25 @@ PIPELINE_RESULT_TTL         seconds results, records and leases are kept (defaul
 PIPELINE_JOB_TIMEOUT        seconds one job may run (default 30)
 PIPELINE_RETRIES            extra tries of a transiently failing source (default 2)
 ==========================  ===============================================================
+
+Slack:
+
+==========================  ===============================================================
+SLACK_BOT_TOKEN             the bot token, ``xoxb-...`` (essential)
+SLACK_SIGNING_SECRET        verifies HTTP requests (essential in HTTP mode)
+SLACK_APP_TOKEN             app-level token, ``xapp-...``: Socket Mode when set
+SLACK_API_URL               Web API base URL (default ``https://slack.com/api/``; the stand-in)
+INCIDENT_CHANNEL_PATTERN    regular expression of incident channel names
+                            (default ``^(inc|incident)[-_]``)
+PORT                        HTTP mode's port (default 3000), serving ``/slack/events``
+==========================  ===============================================================
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.config import (
@@ -111,6 +125,22 @@ class Settings(BaseSettings):
     pipeline_result_ttl: int = Field(default=7 * 86400, gt=0)
     pipeline_job_timeout: int = Field(default=30, gt=0)
     pipeline_retries: int = Field(default=2, ge=0)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    incident_channel_pattern: str = r"^(inc|incident)[-_]"
+    port: int = Field(default=3000, gt=0, lt=65536)
+
+    @field_validator("incident_channel_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc}): e.g. ^(inc|incident)[-_]") from exc
+        return value
 
     def pipeline(self) -> PipelineConfig:
         """The investigation pipeline's configuration, connectors included."""

@@ -1,0 +1,64 @@
+"""The Bolt app factory: ``create_app(settings)`` wires Slack, Redis and the pipeline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import redis
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.copilot import Copilot, Investigations
+from bot.dedupe import BotState
+from bot.listeners import register
+from bot.settings import PIPELINE_CONFIG_REF, Settings
+from investigators.pipeline import RqExecutor
+from investigators.pipeline.steps import catalog_of
+
+#: 429s retried per call, each after Slack's Retry-After.
+RATE_LIMIT_RETRIES = 3
+
+
+def web_client(settings: Settings) -> WebClient:
+    """A Web API client for the bot token, retrying 429s after their Retry-After."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(token=token, base_url=settings.slack_api_url)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    client: WebClient | None = None,
+    executor: Investigations | None = None,
+    redis_client: redis.Redis | None = None,
+    clock: Callable[[], float] = time.time,
+) -> App:
+    """The Slack app: listeners, deduplication, and the pipeline behind them."""
+    config = settings.pipeline()
+    client = client or web_client(settings)
+    if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
+    secret = settings.slack_signing_secret
+    app = App(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else "",
+        token_verification_enabled=False,
+        process_before_response=False,
+    )
+    state = BotState(
+        redis_client or redis.Redis.from_url(config.redis_url),
+        prefix=config.key_prefix,
+        ttl=config.result_ttl,
+    )
+    copilot = Copilot(
+        client=client,
+        executor=executor or RqExecutor(config, config_ref=PIPELINE_CONFIG_REF),
+        state=state,
+        catalog=lambda: catalog_of(config),
+        deadline=config.deadline,
+        clock=clock,
+    )
+    register(app, copilot, pattern=settings.incident_channel_pattern, key_prefix=config.key_prefix)
+    return app

@@ -1,0 +1,193 @@
+"""What the bot does for a channel: join, say it is investigating, start, keep one message live.
+
+Listeners call :meth:`Copilot.investigate` after they ack; the message is then edited in place
+(at most once a second, and only when something changed) by a watcher on the copilot's own
+threads, never Bolt's, until the summary replaces it and the detail goes in its thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import details_text, fallback_text, progress_blocks, progress_text, summary_blocks
+from bot.channels import mentioned_services
+from bot.dedupe import BotState
+from investigators.catalog import Catalog
+from investigators.pipeline import Handle, IncidentRequest, ProgressEvent, Record, Summary
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two edits of the progress message (Slack allows about one a second).
+EDIT_INTERVAL = 1.0
+#: How many of a channel's first messages are read for service names (alert bots post first).
+FIRST_MESSAGES = 10
+#: Without a window, how long before now the incident is taken to have started: channels
+#: open after an alert fires, which is after the trouble began.
+LOOKBACK = 15 * 60.0
+
+
+class Investigations(Protocol):
+    """What the bot needs from the pipeline (:class:`~investigators.pipeline.RqExecutor`)."""
+
+    def start(self, request: IncidentRequest) -> Handle: ...
+
+    def progress(self, investigation_id: str, since: int = 0) -> list[ProgressEvent]: ...
+
+    def summary(self, investigation_id: str) -> Summary | None: ...
+
+    def record(self, investigation_id: str) -> Record | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """An investigation the bot started in a channel."""
+
+    channel: str
+    ts: str
+    investigation_id: str
+
+
+class Copilot:
+    """The bot's work, shared by every listener."""
+
+    def __init__(
+        self,
+        *,
+        client: WebClient,
+        executor: Investigations,
+        state: BotState,
+        catalog: Callable[[], Catalog],
+        deadline: float,
+        clock: Callable[[], float] = time.time,
+        poll: float = 0.25,
+    ) -> None:
+        self.client = client
+        self.executor = executor
+        self.state = state
+        self.catalog = catalog
+        self.deadline = deadline
+        self.clock = clock
+        self.poll = poll
+        self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="copilot-watch")
+
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        """``conversations.info``'s channel object."""
+        return dict(self.client.conversations_info(channel=channel)["channel"])
+
+    def investigate(
+        self,
+        channel: str,
+        *,
+        services: list[str] | None = None,
+        window: float | None = None,
+        automatic: bool = False,
+    ) -> Started | None:
+        """Start an investigation in a channel; None when one runs there already."""
+        if automatic and not self.state.claim_auto(channel):
+            return None
+        if not self.state.lock_channel(channel, seconds=self.deadline + 120):
+            return None
+        try:
+            return self._start(channel, services=services, window=window)
+        except Exception:
+            self.state.unlock_channel(channel)
+            raise
+
+    def _start(self, channel: str, *, services: list[str] | None, window: float | None) -> Started:
+        info = self.channel_info(channel)
+        name = str(info.get("name", channel))
+        if not info.get("is_private") and not info.get("is_member"):
+            self.client.conversations_join(channel=channel)
+        posted = self.client.chat_postMessage(
+            channel=channel, text=progress_text(name), blocks=progress_blocks(name, [])
+        )
+        ts = str(posted["ts"])
+        if services is None:
+            texts = [
+                name,
+                str((info.get("topic") or {}).get("value", "")),
+                str((info.get("purpose") or {}).get("value", "")),
+                *self._first_messages(channel),
+            ]
+            services = mentioned_services(self.catalog(), texts)
+        now = self.clock()
+        run = self.state.next_run(channel)
+        request = IncidentRequest(
+            incident_id=f"slack-{channel}-{run}",
+            started_at=now - (window or LOOKBACK),
+            until=now if window else None,
+            services=services,
+            title=name,
+            channel=channel,
+        )
+        handle = self.executor.start(request)
+        self.state.remember(channel, investigation_id=handle.investigation_id, ts=ts)
+        started = Started(channel, ts, handle.investigation_id)
+        self.pool.submit(self._watch_safely, started, name)
+        return started
+
+    def _first_messages(self, channel: str) -> list[str]:
+        try:
+            history = self.client.conversations_history(channel=channel, limit=FIRST_MESSAGES)
+        except SlackApiError as exc:
+            log.info("no history of %s: %s", channel, exc.response.get("error"))
+            return []
+        messages: list[dict[str, Any]] = history.get("messages", [])
+        return [str(m.get("text", "")) for m in reversed(messages)]
+
+    def _watch_safely(self, started: Started, name: str) -> None:
+        try:
+            self.watch(started, name)
+        except Exception:
+            log.exception("watching investigation %s failed", started.investigation_id)
+        finally:
+            self.state.unlock_channel(started.channel)
+
+    def watch(self, started: Started, name: str) -> Summary | None:
+        """Edit the message as sources report, then replace it with the summary."""
+        events: list[ProgressEvent] = []
+        shown = 0
+        last_edit = 0.0
+        give_up = time.monotonic() + self.deadline + 60
+        while time.monotonic() < give_up:
+            events += self.executor.progress(started.investigation_id, len(events))
+            summary = self.executor.summary(started.investigation_id)
+            if summary is not None:
+                self.post_summary(started, summary)
+                return summary
+            if len(events) > shown and time.monotonic() - last_edit >= EDIT_INTERVAL:
+                self.client.chat_update(
+                    channel=started.channel,
+                    ts=started.ts,
+                    text=progress_text(name),
+                    blocks=progress_blocks(name, events),
+                )
+                shown, last_edit = len(events), time.monotonic()
+            time.sleep(self.poll)
+        self.client.chat_update(
+            channel=started.channel,
+            ts=started.ts,
+            text="The investigation did not finish in time; try `/rca` to run it again.",
+            blocks=[],
+        )
+        return None
+
+    def post_summary(self, started: Started, summary: Summary) -> None:
+        """The summary in place of the progress message, and the detail in its thread."""
+        self.client.chat_update(
+            channel=started.channel,
+            ts=started.ts,
+            text=fallback_text(summary),
+            blocks=summary_blocks(summary),
+        )
+        self.client.chat_postMessage(
+            channel=started.channel, thread_ts=started.ts, text=details_text(summary)
+        )

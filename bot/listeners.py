@@ -1,0 +1,162 @@
+"""Bolt listeners: each acks at once, hands the work to the copilot and returns.
+
+Retried and duplicated events are dropped by event id before any listener runs; the bot's own
+messages and edits are never answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, BoltResponse
+
+from bot.answers import answer
+from bot.blocks import RERUN_ACTION, WRONG_ACTION
+from bot.channels import is_incident_channel
+from bot.commands import HELP, parse_rca
+from bot.copilot import Copilot
+from bot.dedupe import BotState
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, copilot: Copilot, *, pattern: str, key_prefix: str) -> None:
+    """Attach the middleware and every listener to ``app``."""
+    state = copilot.state
+
+    @app.middleware
+    def drop_redeliveries(body: dict[str, Any], next: Any) -> BoltResponse | None:
+        event_id = body.get("event_id")
+        if event_id and not state.first_delivery(str(event_id)):
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    @app.event("channel_created")
+    def channel_created(event: dict[str, Any]) -> None:
+        channel = event.get("channel") or {}
+        if is_incident_channel(str(channel.get("name", "")), pattern):
+            copilot.investigate(str(channel["id"]), automatic=True)
+
+    @app.event("channel_rename")
+    def channel_rename(event: dict[str, Any]) -> None:
+        channel = event.get("channel") or {}
+        if is_incident_channel(str(channel.get("name", "")), pattern):
+            copilot.investigate(str(channel["id"]), automatic=True)
+
+    @app.event("member_joined_channel")
+    def member_joined(event: dict[str, Any], context: dict[str, Any]) -> None:
+        if event.get("user") != context.get("bot_user_id"):
+            return
+        channel = str(event["channel"])
+        private = event.get("channel_type") == "G"
+        if private or is_incident_channel(str(copilot.channel_info(channel).get("name")), pattern):
+            copilot.investigate(channel, automatic=True)
+
+    @app.event("app_mention")
+    def app_mention(event: dict[str, Any]) -> None:
+        _reply(copilot, state, event, thread_only=False)
+
+    @app.event("message")
+    def message(event: dict[str, Any], context: dict[str, Any]) -> None:
+        if event.get("subtype") or event.get("bot_id"):
+            return  # edits, joins, bots (ourselves included)
+        thread_ts = event.get("thread_ts")
+        bot = context.get("bot_user_id")
+        if not thread_ts or thread_ts == event.get("ts") or event.get("user") == bot:
+            return
+        if bot and f"<@{bot}>" in str(event.get("text", "")):
+            return  # app_mention answers it
+        _reply(copilot, state, event, thread_only=True)
+
+    @app.command("/rca")
+    def rca(ack: Ack, command: dict[str, Any]) -> None:
+        channel = str(command["channel_id"])
+        parsed = parse_rca(str(command.get("text", "")), copilot.catalog())
+        if parsed.help:
+            ack(text=HELP, response_type="ephemeral")
+            return
+        if parsed.error:
+            ack(text=parsed.error, response_type="ephemeral")
+            return
+        if state.is_running(channel):
+            current = state.current(channel)
+            where = f" (message {current[1]})" if current else ""
+            ack(
+                text=f"An investigation is already running here{where}; its summary will "
+                "replace the progress message.",
+                response_type="ephemeral",
+            )
+            return
+        scope = ", ".join(parsed.services) or "the incident"
+        ack(text=f"Investigating {scope}…", response_type="ephemeral")
+        if copilot.investigate(channel, services=parsed.services or None, window=parsed.window):
+            return
+        copilot.client.chat_postEphemeral(
+            channel=channel,
+            user=str(command["user_id"]),
+            text="An investigation is already running here.",
+        )
+
+    @app.action(RERUN_ACTION)
+    def rerun(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        channel = str(body["channel"]["id"])
+        if copilot.investigate(channel) is None:
+            copilot.client.chat_postEphemeral(
+                channel=channel,
+                user=str(body["user"]["id"]),
+                text="An investigation is already running here.",
+            )
+
+    @app.action(WRONG_ACTION)
+    def wrong_root_cause(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        channel = str(body["channel"]["id"])
+        user = str(body["user"]["id"])
+        investigation_id = str(body["actions"][0].get("value", ""))
+        state.record_feedback(
+            investigation_id,
+            key_prefix=key_prefix,
+            user=user,
+            kind="wrong_root_cause",
+            channel=channel,
+        )
+        copilot.client.chat_postEphemeral(
+            channel=channel,
+            user=user,
+            text="Thanks: recorded as a wrong root cause with this investigation. "
+            "Tell the thread what it was, it helps the next person.",
+        )
+
+
+_MENTION = re.compile(r"<@[A-Z0-9]+>")
+
+
+def _reply(copilot: Copilot, state: BotState, event: dict[str, Any], *, thread_only: bool) -> None:
+    channel = str(event["channel"])
+    thread_ts = event.get("thread_ts")
+    investigation_id = state.thread_investigation(channel, str(thread_ts)) if thread_ts else None
+    if investigation_id is None and not thread_only:
+        current = state.current(channel)
+        investigation_id = current[0] if current else None
+    if investigation_id is None:
+        if thread_only:
+            return
+        text = "No investigation in this channel yet: `/rca` starts one, `/rca help` explains."
+    else:
+        summary = copilot.executor.summary(investigation_id)
+        if summary is None:
+            text = "Still investigating; ask again once the summary is posted."
+        else:
+            text = answer(
+                _MENTION.sub(" ", str(event.get("text", ""))),
+                summary=summary,
+                record=copilot.executor.record(investigation_id),
+                catalog=copilot.catalog(),
+            )
+    copilot.client.chat_postMessage(
+        channel=channel, thread_ts=str(thread_ts or event["ts"]), text=text
+    )

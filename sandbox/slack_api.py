@@ -1,0 +1,279 @@
+"""A stand-in for the Slack Web API: the methods the bot uses, in Slack's documented shapes.
+
+A :class:`Workspace` holds channels and messages; :func:`slack_app` serves it under ``/api/``
+(point ``slack_sdk.WebClient(base_url=URL + "/api/")`` at it). Every call is recorded with its
+arguments; :meth:`Workspace.rate_limit` makes the next calls of a method answer ``429`` with a
+``Retry-After`` header and ``{"ok": false, "error": "ratelimited"}``, as Slack does. A wrong
+token gets ``invalid_auth``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(slots=True)
+class Call:
+    """One Web API call the stand-in answered."""
+
+    method: str
+    args: dict[str, Any]
+    at: float
+    status: int = 200
+
+
+@dataclass(slots=True)
+class Channel:
+    """A conversation: public or private, with a topic, a purpose and messages (oldest first)."""
+
+    id: str
+    name: str
+    is_private: bool = False
+    topic: str = ""
+    purpose: str = ""
+    created: int = 0
+    members: set[str] = field(default_factory=set)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def info(self) -> dict[str, Any]:
+        """The ``conversation`` object of ``conversations.info``."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "is_channel": not self.is_private,
+            "is_group": False,
+            "is_im": False,
+            "is_private": self.is_private,
+            "is_archived": False,
+            "created": self.created,
+            "creator": "U0CREATOR",
+            "is_member": False,
+            "topic": {"value": self.topic, "creator": "", "last_set": 0},
+            "purpose": {"value": self.purpose, "creator": "", "last_set": 0},
+        }
+
+
+class Workspace:
+    """One Slack workspace: the bot's identity, channels, messages, and every call made."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "xoxb-sandbox-token",
+        team_id: str = "T0SANDBOX",
+        bot_user_id: str = "U0BOT",
+        bot_id: str = "B0BOT",
+    ) -> None:
+        self.token = token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.channels: dict[str, Channel] = {}
+        self.calls: list[Call] = []
+        self._limits: dict[str, list[float]] = {}
+        self._ts = 0.0
+        self._lock = threading.Lock()
+
+    def create_channel(
+        self, name: str, *, private: bool = False, topic: str = "", purpose: str = ""
+    ) -> Channel:
+        """A new channel, as a person would create it."""
+        with self._lock:
+            prefix = "G" if private else "C"
+            channel = Channel(
+                id=f"{prefix}{uuid.uuid4().hex[:10].upper()}",
+                name=name,
+                is_private=private,
+                topic=topic,
+                purpose=purpose,
+                created=int(time.time()),
+            )
+            self.channels[channel.id] = channel
+            return channel
+
+    def post_as_user(self, channel: str, text: str, *, user: str = "U0HUMAN", **extra: Any) -> str:
+        """A message someone (or an alert bot) posted; returns its ts."""
+        message = {"type": "message", "user": user, "text": text, "ts": self.next_ts(), **extra}
+        with self._lock:
+            self.channels[channel].messages.append(message)
+        return str(message["ts"])
+
+    def invite(self, channel: str, user: str) -> None:
+        """Someone added ``user`` (the bot, say) to a channel."""
+        with self._lock:
+            self.channels[channel].members.add(user)
+
+    def rate_limit(self, method: str, *, times: int = 1, retry_after: float = 1.0) -> None:
+        """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
+        with self._lock:
+            self._limits.setdefault(method, []).extend([retry_after] * times)
+
+    def calls_of(self, method: str) -> list[Call]:
+        """Answered calls of one method (rate-limited ones excluded), oldest first."""
+        return [c for c in list(self.calls) if c.method == method and c.status == 200]
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """The channel's messages as they are now, oldest first (thread replies included)."""
+        return list(self.channels[channel].messages)
+
+    def next_ts(self) -> str:
+        """A message timestamp, unique and increasing, in Slack's ``seconds.micros`` form."""
+        with self._lock:
+            self._ts = max(time.time(), self._ts + 0.000001)
+            return f"{self._ts:.6f}"
+
+    def take_limit(self, method: str) -> float | None:
+        """Whether this call of ``method`` is to be rate-limited, and for how long."""
+        with self._lock:
+            queued = self._limits.get(method)
+            return queued.pop(0) if queued else None
+
+
+SLACK = web.AppKey("slack_workspace", Workspace)
+
+
+def _error(error: str, status: int = 200) -> web.Response:
+    return web.json_response({"ok": False, "error": error}, status=status)
+
+
+async def _args(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        body = await request.json()
+        args = dict(body) if isinstance(body, dict) else {}
+    else:
+        args = dict(await request.post())
+    args.update(request.query)
+    for key in ("blocks", "attachments"):
+        if isinstance(args.get(key), str):
+            with contextlib.suppress(ValueError):
+                args[key] = json.loads(args[key])
+    return args
+
+
+def _token(request: web.Request, args: dict[str, Any]) -> str:
+    header = request.headers.get("Authorization", "")
+    return header.removeprefix("Bearer ").strip() if header else str(args.get("token", ""))
+
+
+def _bot_message(ws: Workspace, args: dict[str, Any], ts: str) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "type": "message",
+        "subtype": "bot_message",
+        "text": args.get("text", ""),
+        "user": ws.bot_user_id,
+        "bot_id": ws.bot_id,
+        "ts": ts,
+    }
+    if args.get("blocks"):
+        message["blocks"] = args["blocks"]
+    if args.get("thread_ts"):
+        message["thread_ts"] = args["thread_ts"]
+    return message
+
+
+def _find(channel: Channel, ts: str) -> dict[str, Any] | None:
+    return next((m for m in channel.messages if m.get("ts") == ts), None)
+
+
+def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
+    channel = ws.channels.get(str(args.get("channel", "")))
+    if method == "auth.test":
+        return web.json_response(
+            {
+                "ok": True,
+                "url": "https://sandbox.slack.com/",
+                "team": "Sandbox",
+                "user": "incident-copilot",
+                "team_id": ws.team_id,
+                "user_id": ws.bot_user_id,
+                "bot_id": ws.bot_id,
+                "is_enterprise_install": False,
+            }
+        )
+    if method.startswith(("chat.", "conversations.")) and channel is None:
+        return _error("channel_not_found")
+    assert channel is not None or not method.startswith(("chat.", "conversations."))
+    if method == "conversations.info" and channel:
+        info = channel.info()
+        info["is_member"] = ws.bot_user_id in channel.members
+        return web.json_response({"ok": True, "channel": info})
+    if method == "conversations.join" and channel:
+        if channel.is_private:
+            return _error("method_not_supported_for_channel_type")
+        channel.members.add(ws.bot_user_id)
+        return web.json_response({"ok": True, "channel": channel.info()})
+    if method == "conversations.history" and channel:
+        limit = int(args.get("limit") or 100)
+        top = [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]]
+        newest = list(reversed(top))[:limit]
+        return web.json_response({"ok": True, "messages": newest, "has_more": False})
+    if method == "conversations.replies" and channel:
+        ts = str(args.get("ts", ""))
+        thread = [m for m in channel.messages if m["ts"] == ts or m.get("thread_ts") == ts]
+        return web.json_response({"ok": True, "messages": thread, "has_more": False})
+    if method == "chat.postMessage" and channel:
+        if channel.is_private and ws.bot_user_id not in channel.members:
+            return _error("not_in_channel")
+        if not (args.get("text") or args.get("blocks")):
+            return _error("no_text")
+        message = _bot_message(ws, args, ws.next_ts())
+        channel.messages.append(message)
+        return web.json_response(
+            {"ok": True, "channel": channel.id, "ts": message["ts"], "message": message}
+        )
+    if method == "chat.update" and channel:
+        found = _find(channel, str(args.get("ts", "")))
+        if found is None:
+            return _error("message_not_found")
+        if found.get("user") != ws.bot_user_id:
+            return _error("cant_update_message")
+        found["text"] = args.get("text", found.get("text", ""))
+        if "blocks" in args:
+            found["blocks"] = args["blocks"]
+        found["edited"] = {"user": ws.bot_user_id, "ts": ws.next_ts()}
+        return web.json_response(
+            {
+                "ok": True,
+                "channel": channel.id,
+                "ts": found["ts"],
+                "text": found["text"],
+                "message": found,
+            }
+        )
+    if method == "chat.postEphemeral" and channel:
+        return web.json_response({"ok": True, "message_ts": ws.next_ts()})
+    return _error("unknown_method", status=404)
+
+
+def slack_app(workspace: Workspace) -> web.Application:
+    """The Web API stand-in for ``workspace``, methods under ``/api/``."""
+
+    async def method(request: web.Request) -> web.Response:
+        ws = request.app[SLACK]
+        name = request.match_info["method"]
+        args = await _args(request)
+        recorded = {k: v for k, v in args.items() if k != "token"}
+        retry_after = ws.take_limit(name)
+        if retry_after is not None:
+            ws.calls.append(Call(name, recorded, time.time(), status=429))
+            response = _error("ratelimited", status=429)
+            response.headers["Retry-After"] = f"{retry_after:g}"
+            return response
+        if _token(request, args) != ws.token:
+            ws.calls.append(Call(name, recorded, time.time(), status=401))
+            return _error("invalid_auth")
+        ws.calls.append(Call(name, recorded, time.time()))
+        return _handle(ws, name, args)
+
+    app = web.Application()
+    app[SLACK] = workspace
+    app.router.add_route("*", "/api/{method}", method)
+    return app
