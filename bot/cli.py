@@ -5,6 +5,7 @@
 ``doctor``                     check every configured connector and say what to fix
 ``scenario [--fault ...]``     write a generated incident bundle (and its truth) from the sandbox
 ``investigate --service S``    investigate now against the configured backends, in-process
+``bot``                        run the Slack bot: Socket Mode with SLACK_APP_TOKEN, else HTTP
 
 Exit status: 0 on success, 1 when a check finds problems, 2 on invalid input.
 """
@@ -196,6 +197,52 @@ def _cmd_investigate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_bot(args: argparse.Namespace, out: TextIO) -> int:
+    import logging
+
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    if settings.slack_bot_token is None:
+        print(
+            "incident-copilot bot: set SLACK_BOT_TOKEN (xoxb-...) and either SLACK_APP_TOKEN "
+            "(xapp-..., Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode); see README, "
+            "Connecting Slack",
+            file=sys.stderr,
+        )
+        return 2
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        print(
+            "incident-copilot bot: HTTP mode needs SLACK_SIGNING_SECRET (Basic Information "
+            "page of the app); or set SLACK_APP_TOKEN for Socket Mode",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bot.app import create_app
+
+    app = create_app(settings)
+    if settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        out.write("incident-copilot bot: Socket Mode\n")
+        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        return 0
+    from bot.server import EVENTS_PATH, http_server
+
+    port = args.port or settings.port
+    server = http_server(app, port=port)
+    out.write(f"incident-copilot bot: HTTP on :{port}{EVENTS_PATH}\n")
+    out.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per job."""
     parser = argparse.ArgumentParser(
@@ -246,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     investigate.add_argument("--export-bundle", metavar="FILE", help="write the incident bundle")
     investigate.add_argument("--json", action="store_true", help="print the summary as JSON")
     investigate.set_defaults(handler=_cmd_investigate)
+
+    bot = sub.add_parser(
+        "bot", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)"
+    )
+    bot.add_argument("--port", type=int, help="HTTP mode's port (default: PORT or 3000)")
+    bot.set_defaults(handler=_cmd_bot)
     return parser
 
 
