@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from pydantic import ValidationError
+
 from investigators.bundle import BundleError, load_bundle
 from investigators.rca import RcaResult, rank
 from investigators.report import format_result
@@ -305,7 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run one command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return int(args.handler(args, out or sys.stdout))
+    try:
+        return int(args.handler(args, out or sys.stdout))
+    except ValidationError as exc:  # settings from the environment that cannot be used
+        print(_settings_problem(exc), file=sys.stderr)
+        return 2
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    """A settings error in environment-variable terms, without echoing any value."""
+    lines = [f"incident-copilot: the configuration in the environment is not usable ({exc.title}):"]
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        name = where.upper() if exc.title == "Settings" else f"{exc.title} {where}".strip()
+        lines.append(f"  - {name}: {error['msg']}")
+    lines.append("See README, 'Connecting the backends', for each variable and its values.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -341,3 +341,16 @@ def test_investigate_with_an_unknown_service_suggests_the_closest_names(
     assert "unknown service 'paymnets'" in err
     assert "did you mean payments" in err
     assert "ghp_" not in err
+
+
+def test_unusable_settings_name_the_variable_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DD_API_KEY", "dd-secret-value")
+    monkeypatch.setenv("DD_APP_KEY", "dd-app-secret")
+    monkeypatch.setenv("DD_SITE", "datadoghq.co")
+    code, _ = run("doctor")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "DD_SITE" in err and "datadoghq.eu" in err
+    assert "secret" not in err
