@@ -4,7 +4,8 @@ A :class:`Workspace` holds channels and messages; :func:`slack_app` serves it un
 (point ``slack_sdk.WebClient(base_url=URL + "/api/")`` at it). Every call is recorded with its
 arguments; :meth:`Workspace.rate_limit` makes the next calls of a method answer ``429`` with a
 ``Retry-After`` header and ``{"ok": false, "error": "ratelimited"}``, as Slack does. A wrong
-token gets ``invalid_auth``.
+token gets ``invalid_auth``. ``apps.connections.open`` (app-level token only) hands out a Socket
+Mode URL on the same server (:mod:`sandbox.slack_socket` serves it).
 """
 
 from __future__ import annotations
@@ -68,11 +69,14 @@ class Workspace:
         self,
         *,
         token: str = "xoxb-sandbox-token",
+        app_token: str = "xapp-1-A0SANDBOX-1-sandbox",
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0BOT",
         bot_id: str = "B0BOT",
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        self.tickets: set[str] = set()
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -146,7 +150,7 @@ def _error(error: str, status: int = 200) -> web.Response:
 
 async def _args(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
-        body = await request.json()
+        body = json.loads(await request.text() or "{}")
         args = dict(body) if isinstance(body, dict) else {}
     else:
         args = dict(await request.post())
@@ -202,6 +206,8 @@ def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
         return _error("channel_not_found")
     assert channel is not None or not method.startswith(("chat.", "conversations."))
     if method == "conversations.info" and channel:
+        if channel.is_private and ws.bot_user_id not in channel.members:
+            return _error("channel_not_found")  # Slack hides private channels from non-members
         info = channel.info()
         info["is_member"] = ws.bot_user_id in channel.members
         return web.json_response({"ok": True, "channel": info})
@@ -267,10 +273,18 @@ def slack_app(workspace: Workspace) -> web.Application:
             response = _error("ratelimited", status=429)
             response.headers["Retry-After"] = f"{retry_after:g}"
             return response
-        if _token(request, args) != ws.token:
+        socket = name == "apps.connections.open"
+        token = _token(request, args)
+        if token != (ws.app_token if socket else ws.token):
             ws.calls.append(Call(name, recorded, time.time(), status=401))
-            return _error("invalid_auth")
+            known = token in (ws.token, ws.app_token)
+            return _error("not_allowed_token_type" if known else "invalid_auth")
         ws.calls.append(Call(name, recorded, time.time()))
+        if socket:
+            ticket = uuid.uuid4().hex
+            ws.tickets.add(ticket)
+            url = f"ws://{request.host}/link/?ticket={ticket}"
+            return web.json_response({"ok": True, "url": url})
         return _handle(ws, name, args)
 
     app = web.Application()

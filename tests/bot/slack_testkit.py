@@ -9,17 +9,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sandbox.faults import run_standin
-from sandbox.slack_api import Workspace, slack_app
+from sandbox.slack_api import Workspace
+from sandbox.slack_socket import SocketLink, socket_app
 
 T = TypeVar("T")
 SECRET = "sandbox-signing-secret"
 
 
 class ServedSlack:
-    """A :class:`Workspace` behind the Web API stand-in, on a loop of its own."""
+    """A :class:`Workspace` behind the Web API and Socket Mode stand-ins, on a loop of its own."""
 
     def __init__(self, workspace: Workspace | None = None) -> None:
         self.workspace = workspace or Workspace()
+        self.link = SocketLink(self.workspace)
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -28,7 +30,7 @@ class ServedSlack:
     def __enter__(self) -> ServedSlack:
         self._thread.start()
         base, self._cleanup = asyncio.run_coroutine_threadsafe(
-            run_standin(slack_app(self.workspace)), self._loop
+            run_standin(socket_app(self.workspace, self.link)), self._loop
         ).result(10)
         self.url = f"{base}/api/"
         return self
