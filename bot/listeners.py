@@ -21,6 +21,8 @@ from bot.dedupe import BotState
 
 log = logging.getLogger(__name__)
 
+INVITE_FIRST = "I'm not in this private channel: invite me first: /invite @incident-copilot"
+
 
 def register(app: App, copilot: Copilot, *, pattern: str, key_prefix: str) -> None:
     """Attach the middleware and every listener to ``app``."""
@@ -80,6 +82,9 @@ def register(app: App, copilot: Copilot, *, pattern: str, key_prefix: str) -> No
             return
         if parsed.error:
             ack(text=parsed.error, response_type="ephemeral")
+            return
+        if copilot.needs_invite(channel):
+            ack(text=INVITE_FIRST, response_type="ephemeral")
             return
         if state.is_running(channel):
             current = state.current(channel)

@@ -199,3 +199,42 @@ def test_bad_and_stale_signatures_are_rejected(slack: ServedSlack, bot_url: str)
     stale = sender.event(_created(channel.id, channel.name), timestamp=time.time() - 600)
     assert stale.status == 401
     assert not ws.calls
+
+
+@pytest.mark.slow
+def test_a_channel_renamed_into_the_pattern_starts_one_investigation(
+    slack: ServedSlack, bot_url: str, workers: Workers
+) -> None:
+    ws = slack.workspace
+    channel = ws.create_channel("general-2")
+    sender = EventSender(bot_url, SECRET)
+
+    def rename(name: str) -> None:
+        ws.channels[channel.id].name = name
+        event = {"type": "channel_rename", "channel": {"id": channel.id, "name": name}}
+        assert sender.event(event_callback(event)).status == 200
+
+    rename("general-3")  # still not an incident channel
+    time.sleep(0.5)
+    assert not ws.calls_of("conversations.info")
+    rename("inc-123-checkout")
+    rename("inc-123-checkout-eu")  # renamed again: the same incident
+    _summary_of(slack, channel.id)
+    time.sleep(1)
+    assert len(top_level(ws, channel.id)) == 1
+    assert len(ws.calls_of("conversations.join")) == 1
+
+
+def test_rca_in_a_private_channel_without_the_bot_asks_for_an_invite(
+    slack: ServedSlack, bot_url: str
+) -> None:
+    # The stand-in answers conversations.info with channel_not_found, as Slack does for a
+    # private channel the bot is not in.
+    ws = slack.workspace
+    channel = ws.create_channel("secret-incident", private=True)
+    fields = slash_command("", channel_id=channel.id, channel_name=channel.name)
+    answered = EventSender(bot_url, SECRET).command(fields)
+    assert answered.status == 200
+    assert "/invite @incident-copilot" in answered.json()["text"]
+    assert answered.json().get("response_type") == "ephemeral"
+    assert not ws.calls_of("chat.postMessage") and not ws.calls_of("conversations.join")
