@@ -30,6 +30,7 @@ from pipeline_testkit import (
 )
 from slack_testkit import SECRET, ServedSlack
 
+from investigators.bundle import LogSample
 from sandbox.scenarios import Scenario, generate_scenario
 
 SEED, SERVICES, FAULT = 1, 40, "bad-deploy"
@@ -50,6 +51,12 @@ def scenario() -> Scenario:
         for c in made.bundle.changes
     ]
     made.bundle.changes = changes
+    # And a log line of the root that tries to ping everyone, for the logs the bot shows.
+    onset = made.truth.onset or made.bundle.incident.started_at
+    made.bundle.log_samples = [
+        *made.bundle.log_samples,
+        LogSample(root or "", onset + 60, "error", "payment rejected" + HOSTILE),
+    ]
     return made
 
 

@@ -95,7 +95,8 @@ def test_incident_channel_gets_one_summary_with_the_owning_team_despite_retries(
     assert all(b - a >= 0.9 for a, b in itertools.pairwise(progress))
 
     # Thread questions, answered from the record without an LLM.
-    for number, question in enumerate(("logs api-gateway", "changes", "why not api-gateway?")):
+    questions = ("logs api-gateway", "changes", "why not api-gateway?", f"logs {root}")
+    for number, question in enumerate(questions):
         sender.event(
             event_callback(
                 {
@@ -109,11 +110,14 @@ def test_incident_channel_gets_one_summary_with_the_owning_team_despite_retries(
             )
         )
         eventually(lambda n=number: len(replies(ws, channel.id, summary["ts"])) >= n + 2)
-    logs, changes, why_not = (r["text"] for r in replies(ws, channel.id, summary["ts"])[1:])
+    logs, changes, why_not, root_logs = (
+        r["text"] for r in replies(ws, channel.id, summary["ts"])[1:]
+    )
     assert "api-gateway" in logs
     assert root in changes and "&lt;!channel&gt;" in changes
     assert "api-gateway" in why_not and ("symptom" in why_not or "ranked" in why_not)
-    assert not any(m in logs + changes + why_not for m in MENTIONS)
+    assert "payment rejected" in root_logs and "&lt;!channel&gt;" in root_logs  # inert
+    assert not any(m in logs + changes + why_not + root_logs for m in MENTIONS)
 
     # "Wrong root cause" is recorded with the investigation.
     investigation_id = summary["blocks"][-1]["elements"][1]["value"]
