@@ -216,7 +216,7 @@ def main() -> int:
         f"fault type: {'yes' if dev['ahead'] and held['ahead'] else 'no'} -> "
         f"{'PASS' if ok else 'FAIL'}"
     )
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
