@@ -4,12 +4,16 @@ Slack's formatting rules: ``&``, ``<`` and ``>`` are control characters, and esc
 what stops ``<!channel>``, ``<@U123>`` or ``<!subteam^S1>`` in a log line from pinging anyone.
 Plain ``@channel``, ``@here`` and ``@everyone`` are broken with a zero-width joiner so they
 cannot be auto-linked either. The only mention the bot emits is built by :func:`group_mention`.
+Secrets and personal data are redacted (:mod:`investigators.redact`) before anything else, so a
+token in a log line never reaches Slack, not even half of one cut at a limit.
 """
 
 from __future__ import annotations
 
 import re
 from urllib.parse import quote
+
+from investigators.redact import redact
 
 #: Between ``@`` and a broadcast word: invisible, but no longer the word Slack looks for.
 ZERO_WIDTH = "\u2060"
@@ -20,7 +24,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def escape(text: object, *, limit: int | None = None) -> str:
     """Untrusted text made inert: no mentions, no links, no broken markup; cut to ``limit``."""
-    raw = _CONTROL.sub(" ", str(text))
+    raw = redact(_CONTROL.sub(" ", str(text)))
     if limit is not None and len(raw) > limit:
         raw = raw[: max(0, limit - 1)] + "…"
     raw = raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -34,10 +38,10 @@ def code(text: object, *, limit: int = 300) -> str:
 
 
 def safe_url(url: str) -> str | None:
-    """An http(s) URL with the characters that would break ``<url|label>`` encoded, or None."""
+    """An http(s) URL, redacted, with the characters that would break ``<url|label>`` encoded."""
     if not url.lower().startswith(("http://", "https://")):
         return None
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
+    return quote(redact(url), safe=":/?#[]@!$&'()*+,;=%~-._")
 
 
 def link(url: str, label: object, *, limit: int = 120) -> str:

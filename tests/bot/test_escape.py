@@ -37,3 +37,14 @@ def test_only_a_group_id_becomes_a_mention() -> None:
     assert group_mention("S0<!channel>") is None
     assert group_label("@payments-oncall", "payments") == "@payments-oncall"
     assert group_label(None, "payments") == "payments"
+
+
+def test_escape_redacts_tokens_and_emails_from_a_log_line() -> None:
+    token = "xoxb-" + "1234567890123-1234567890123-" + "aB3dE5fG7hJ9kL2mN4pQ6rS8"
+    line = f"auth failed for <ops@example.com> with {token} on payments-api"
+    text = escape(line)
+    assert "ops@example.com" not in text and "xoxb-" not in text
+    assert "[redacted: email]" in text and "[redacted: slack-token]" in text
+    assert "payments-api" in text and "&lt;" in text
+    assert token[:20] not in escape(line, limit=60)
+    assert "xoxb-" not in code(line)
