@@ -188,10 +188,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=40, help="seeds per set (x7 scenarios)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--holdout-from", type=int, default=HOLDOUT_SEEDS, help="first seed of the held-out set"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     results = {}
-    for name, first in (("development seeds", DEV_SEEDS), ("held-out seeds", HOLDOUT_SEEDS)):
+    for name, first in (("development seeds", DEV_SEEDS), ("held-out seeds", args.holdout_from)):
         results[name] = report(
             f"{name} {first}..{first + args.seeds - 1}", evaluate(first, args.seeds, args.workers)
         )

@@ -118,7 +118,8 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
     most as many requests as the calls that failed on the dependency (times fan-out and
     retries). The bounds are generous (x10, x20): they only rule out a dependency that got a
     little worse under a caller that got much worse. A slow dependency can also make callers
-    fail by timing out, so errors are only bounded when the cause is not slower.
+    fail by timing out, so errors are only bounded when the cause is not slower; and a
+    dependency that only fails (fast) hardly explains a caller that only got slower.
     """
     fit = 1.0
     slower, effect_slower = cause.latency_added_ms(), effect.latency_added_ms()
@@ -133,6 +134,14 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
         and effect_failing[0] > 0
     ):
         fit = min(fit, 20.0 * max(failing[0], 0.0) / effect_failing[0])
+    if (
+        (slower is None or slower <= 0)
+        and failing is not None
+        and effect_failing is None
+        and effect_slower is not None
+        and effect_slower > 0
+    ):
+        fit = min(fit, 0.1)  # calls that fail fast barely slow a caller that does not fail
     return fit**0.5
 
 
