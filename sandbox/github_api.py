@@ -329,7 +329,7 @@ def _search_page(request: web.Request, items: list[Any]) -> web.Response:
     body = {
         "total_count": len(items),
         "incomplete_results": False,
-        "items": __import__("json").loads(inner.text),
+        "items": json.loads(inner.text),
     }
     return web.json_response(body, headers={k: v for k, v in inner.headers.items() if k == "Link"})
 

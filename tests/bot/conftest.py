@@ -7,7 +7,6 @@ deploy's title tries to ping the whole channel.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sys
 import uuid
@@ -26,6 +25,7 @@ from pipeline_testkit import (
     Workers,
     pipeline_env,
     redis_keys_cleaned,
+    serving,
     write_catalog,
 )
 from slack_testkit import SECRET, ServedSlack
@@ -75,14 +75,8 @@ def catalog_file(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def standins(scenario: Scenario) -> Iterator[Standins]:
-    from sandbox.elastic import load_logs, running_noida
-    from sandbox.logs import synthesize_logs
-
-    with running_noida() as noida:
-        docs = synthesize_logs(scenario.bundle, max_docs=20_000, seed=SEED)
-        asyncio.run(load_logs(noida, docs))
-        with Standins(scenario.bundle, noida) as served:
-            yield served
+    with serving(scenario.bundle, seed=SEED) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

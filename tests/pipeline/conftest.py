@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +13,11 @@ from pipeline_testkit import (
     Workers,
     pipeline_env,
     redis_keys_cleaned,
+    serving,
     write_catalog,
 )
 
 from investigators.pipeline import IncidentRequest, PipelineConfig
-from sandbox.elastic import load_logs, running_noida
-from sandbox.logs import synthesize_logs
 from sandbox.scenarios import Scenario, generate_scenario
 
 SEED, SERVICES, FAULT = 1, 40, "bad-deploy"
@@ -37,11 +35,8 @@ def catalog_file(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def standins(scenario: Scenario) -> Iterator[Standins]:
-    with running_noida() as noida:
-        docs = synthesize_logs(scenario.bundle, max_docs=20_000, seed=SEED)
-        asyncio.run(load_logs(noida, docs))
-        with Standins(scenario.bundle, noida) as served:
-            yield served
+    with serving(scenario.bundle, seed=SEED) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -105,6 +105,18 @@ class Standins:
             app[FAULTS].latency = 0.0
 
 
+@contextmanager
+def serving(bundle: Bundle, *, seed: int, max_docs: int = 20_000) -> Iterator[Standins]:
+    """noida-db loaded with the bundle's logs, and the Datadog and GitHub stand-ins, running."""
+    from sandbox.elastic import load_logs, running_noida
+    from sandbox.logs import synthesize_logs
+
+    with running_noida() as noida:
+        asyncio.run(load_logs(noida, synthesize_logs(bundle, max_docs=max_docs, seed=seed)))
+        with Standins(bundle, noida) as served:
+            yield served
+
+
 def pipeline_env(
     *, standins: Standins, bundle: Bundle, catalog: Path, prefix: str, queue: str
 ) -> dict[str, str]:
