@@ -1,4 +1,4 @@
-"""What investigators ask for: a log source, a metric source, a change source.
+"""What investigators ask for: a log source, a metric source, a change source, a language model.
 
 Each is a small protocol; Elasticsearch is one log source, Datadog one metric source, GitHub one
 change source. Connectors are async context managers: ``async with`` closes their sessions.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from connectors.records import (
     ChangeSet,
@@ -17,6 +17,7 @@ from connectors.records import (
     Event,
     LogPattern,
     MetricSeriesRecord,
+    ModelReply,
     Monitor,
 )
 
@@ -91,6 +92,33 @@ class ChangeSource(Connector, Protocol):
         self, repos: Sequence[str], since: datetime, *, with_files: bool = False
     ) -> ChangeSet:
         """Everything that changed on ``repos`` (``owner/name``) since a time."""
+        ...
+
+
+@runtime_checkable
+class LanguageModel(Connector, Protocol):
+    """A model that answers messages, and may ask for tools (the Messages API's shapes)."""
+
+    model: str
+
+    async def create(
+        self,
+        *,
+        system: str,
+        messages: Sequence[dict[str, Any]],
+        max_tokens: int,
+        timeout: float,
+        tools: Sequence[dict[str, Any]] = (),
+        tool_choice: str = "auto",
+    ) -> ModelReply:
+        """One turn: the reply to ``messages``, within ``timeout`` seconds, retries included.
+
+        ``tool_choice`` is ``auto`` (the model may call ``tools``) or ``none`` (it must answer).
+        """
+        ...
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """US dollars for that many tokens."""
         ...
 
 

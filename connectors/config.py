@@ -193,3 +193,21 @@ class GitHubConfig(BaseModel):
         if base == "https://api.github.com":
             return "https://github.com"
         return base.removesuffix("/api/v3")
+
+
+class AnthropicConfig(BaseModel):
+    """The Anthropic Messages API, the model to ask, and what its tokens cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr
+    base_url: str = Field(default="https://api.anthropic.com", description="or the stand-in")
+    model: str = "claude-sonnet-4-6"
+    max_retries: int = Field(default=1, ge=0, description="client retries, within the budget")
+    # USD per million tokens; the defaults are the published Sonnet 4.6 prices.
+    price_input: float = Field(default=3.0, ge=0)
+    price_output: float = Field(default=15.0, ge=0)
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """What a call of that many tokens costs, in US dollars."""
+        return (input_tokens * self.price_input + output_tokens * self.price_output) / 1e6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -167,3 +168,27 @@ class Diagnosis(_Record):
     connector: str
     ok: bool
     lines: list[str]
+
+
+# --- language model ------------------------------------------------------------------------------
+
+
+class ToolCall(_Record):
+    """The model asks for a tool to be run with this input."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class ModelReply(_Record):
+    """One answer of a language model: its text, the tools it asked for, and what it cost."""
+
+    model: str
+    text: str
+    tool_calls: list[ToolCall]
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+    seconds: float
+    content: list[dict[str, Any]] = Field(description="the content blocks, to send back as-is")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from connectors.anthropic import AnthropicModel
 from connectors.base import Registry
-from connectors.config import DatadogConfig, ElasticsearchConfig, GitHubConfig
+from connectors.config import AnthropicConfig, DatadogConfig, ElasticsearchConfig, GitHubConfig
 from connectors.datadog import DatadogMetrics
 from connectors.elastic import ElasticsearchLogs
 from connectors.github import GitHubChanges
@@ -14,8 +15,9 @@ def build_registry(
     elasticsearch: ElasticsearchConfig | None = None,
     datadog: DatadogConfig | None = None,
     github: GitHubConfig | None = None,
+    anthropic: AnthropicConfig | None = None,
 ) -> Registry:
-    """``{"logs": ..., "metrics": ..., "changes": ...}`` for the sources that are configured."""
+    """``{"logs", "metrics", "changes", "llm"}``: the connectors that are configured."""
     registry: Registry = {}
     if elasticsearch is not None:
         registry["logs"] = ElasticsearchLogs(elasticsearch)
@@ -23,6 +25,8 @@ def build_registry(
         registry["metrics"] = DatadogMetrics(datadog)
     if github is not None:
         registry["changes"] = GitHubChanges(github)
+    if anthropic is not None:
+        registry["llm"] = AnthropicModel(anthropic)
     return registry
 
 
