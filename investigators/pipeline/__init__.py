@@ -10,6 +10,8 @@ from __future__ import annotations
 from investigators.pipeline.config import PipelineConfig
 from investigators.pipeline.executor import Handle, LocalExecutor, LocalOutcome, RqExecutor
 from investigators.pipeline.investigation import Finding, IncidentRequest, ProgressEvent
+from investigators.pipeline.narrative import LlmUsage, Narrative
+from investigators.pipeline.qa import QaAnswer
 from investigators.pipeline.steps import Record
 from investigators.pipeline.summary import Summary
 
@@ -17,10 +19,13 @@ __all__ = [
     "Finding",
     "Handle",
     "IncidentRequest",
+    "LlmUsage",
     "LocalExecutor",
     "LocalOutcome",
+    "Narrative",
     "PipelineConfig",
     "ProgressEvent",
+    "QaAnswer",
     "Record",
     "RqExecutor",
     "Summary",

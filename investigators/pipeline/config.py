@@ -12,7 +12,23 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.config import DatadogConfig, ElasticsearchConfig, GitHubConfig
+from connectors.config import AnthropicConfig, DatadogConfig, ElasticsearchConfig, GitHubConfig
+
+
+class LlmBudget(BaseModel):
+    """What the language model may spend: per narrative, and per question in a thread."""
+
+    model_config = ConfigDict(frozen=True)
+
+    narrative_input_tokens: int = Field(default=20_000, gt=0, description="evidence sent")
+    narrative_output_tokens: int = Field(default=600, gt=0)
+    narrative_seconds: float = Field(default=20.0, gt=0, description="never past the deadline")
+    qa_steps: int = Field(default=4, ge=1, description="model calls per question, tools between")
+    qa_input_tokens: int = Field(default=40_000, gt=0, description="summed over the steps")
+    qa_output_tokens: int = Field(default=600, gt=0)
+    qa_seconds: float = Field(default=25.0, gt=0)
+    min_sentences: int = Field(default=2, ge=1, description="a narrative shorter falls back")
+    min_share: float = Field(default=0.5, ge=0, le=1, description="of sentences that must cite")
 
 
 class PipelineConfig(BaseModel):
@@ -24,6 +40,8 @@ class PipelineConfig(BaseModel):
     elasticsearch: ElasticsearchConfig | None = None
     datadog: DatadogConfig | None = None
     github: GitHubConfig | None = None
+    llm: AnthropicConfig | None = None
+    llm_budget: LlmBudget = LlmBudget()
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue: str = "incident-copilot"
     key_prefix: str = "incident-copilot"

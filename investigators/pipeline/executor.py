@@ -19,6 +19,8 @@ from investigators.bundle import Bundle
 from investigators.pipeline.config import PipelineConfig
 from investigators.pipeline.investigation import DIVE_SOURCES, IncidentRequest, ProgressEvent
 from investigators.pipeline.jobs import enqueue_investigation, queue_of
+from investigators.pipeline.narrative import LlmUsage, Narrative
+from investigators.pipeline.qa import QaAnswer, ask_step
 from investigators.pipeline.sources import available_sources
 from investigators.pipeline.steps import (
     Investigation,
@@ -27,6 +29,7 @@ from investigators.pipeline.steps import (
     candidates_of,
     dive_step,
     finalize_step,
+    narrate_step,
     rank_step,
     scan_bundle,
     scan_step,
@@ -81,6 +84,18 @@ class RqExecutor:
         """What the investigation did, once its summary is made."""
         return self._inv(investigation_id).record()
 
+    def narrative(self, investigation_id: str) -> Narrative | None:
+        """The narrative, once the model answered or gave up."""
+        return self._inv(investigation_id).narrative()
+
+    def usage(self, investigation_id: str) -> list[LlmUsage]:
+        """Every language-model call made for the investigation."""
+        return self._inv(investigation_id).usage()
+
+    def ask(self, investigation_id: str, question: str) -> QaAnswer | None:
+        """The model's answer to a thread question (None before the summary); call off-loop."""
+        return asyncio.run(ask_step(self._inv(investigation_id), question))
+
     def wait(self, investigation_id: str, *, timeout: float, poll: float = 0.2) -> Summary | None:
         """The summary, waiting up to ``timeout`` seconds (for callers, never for workers)."""
         until = time.monotonic() + timeout
@@ -99,6 +114,7 @@ class LocalOutcome:
     record: Record
     bundle: Bundle
     events: list[ProgressEvent]
+    narrative: Narrative | None = None
 
 
 class LocalExecutor:
@@ -114,9 +130,10 @@ class LocalExecutor:
         if not joined:
             await self._drive(inv)
         summary = finalize_step(inv, finished_by="deadline")  # no-op when already made
+        narrative = await narrate_step(inv) or inv.narrative()
         record = inv.record()
         assert record is not None  # written with the summary
-        return LocalOutcome(summary, record, scan_bundle(inv), inv.events())
+        return LocalOutcome(summary, record, scan_bundle(inv), inv.events(), narrative)
 
     async def _drive(self, inv: Investigation) -> None:
         finished_by = "complete"
@@ -131,6 +148,7 @@ class LocalExecutor:
             if not await _within(dives, inv):
                 finished_by = "deadline"
         finalize_step(inv, finished_by=finished_by)
+        await narrate_step(inv)
 
 
 async def _within(tasks: Sequence[asyncio.Future[Any]], inv: Investigation) -> bool:

@@ -114,6 +114,7 @@ class ProgressEvent(BaseModel):
         "source_failed",
         "ranked",
         "summary_ready",
+        "narrative_ready",
     ]
     at: float
     source: str | None = None

@@ -25,6 +25,7 @@ from investigators.pipeline.steps import (
     candidates_of,
     dive_step,
     finalize_step,
+    narrate_step,
     rank_step,
     scan_step,
 )
@@ -183,12 +184,13 @@ def rank_and_dive(investigation_id: str, config_ref: str) -> str:
 
 
 def finalize(investigation_id: str, config_ref: str, finished_by: str) -> str:
-    """Make the summary from what has arrived; the first finalizer wins, the others no-op."""
+    """Make the summary from what has arrived, then its narrative; the first finalizer wins."""
     inv = _open(investigation_id, config_ref)
     summary = finalize_step(inv, finished_by=finished_by)
     if finished_by != "deadline":
         _drop_deadline_job(inv)
-    return summary.finished_by
+    narrative = asyncio.run(narrate_step(inv))
+    return f"{summary.finished_by}, narrative {narrative.status if narrative else 'elsewhere'}"
 
 
 def _drop_deadline_job(inv: Investigation) -> None:

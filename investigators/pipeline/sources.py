@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from connectors.base import Connector, Registry
+from connectors.base import Connector, LanguageModel, Registry
 from connectors.datadog import DatadogMetrics
 from connectors.elastic import ElasticsearchLogs
 from connectors.errors import ConnectorError, RateLimited, SourceUnavailable
@@ -89,6 +89,12 @@ def _registry_for(source: str, config: PipelineConfig) -> Registry:
         datadog=config.datadog if wanted == "metrics" else None,
         github=config.github if wanted == "changes" else None,
     )
+
+
+def language_model(config: PipelineConfig) -> LanguageModel | None:
+    """The configured language model (close it after use), or None without a key."""
+    model = build_registry(anthropic=config.llm).get("llm")
+    return model if isinstance(model, LanguageModel) else None
 
 
 def available_sources(config: PipelineConfig, names: tuple[str, ...]) -> list[str]:

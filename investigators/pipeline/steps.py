@@ -1,9 +1,9 @@
 """The steps of an investigation, on a :class:`~investigators.pipeline.store.Store`.
 
 Shared by the RQ jobs and the local executor: begin (join or plan), scan one source, rank,
-dive into one source, finalize. Every step is safe to run twice: results overwrite themselves,
-and the two things that must happen once (the deep dive's fan-out and the summary) are guarded
-by set-if-absent keys.
+dive into one source, finalize, narrate. Every step is safe to run twice: results overwrite
+themselves, and the things that must happen once (the deep dive's fan-out, the summary and its
+narrative) are guarded by set-if-absent keys.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from investigators.pipeline.investigation import (
     new_investigation_id,
 )
 from investigators.pipeline.livebundle import build_bundle
-from investigators.pipeline.sources import available_sources, run_source
+from investigators.pipeline.narrative import LlmUsage, Narrative, write_narrative
+from investigators.pipeline.sources import available_sources, language_model, run_source
 from investigators.pipeline.store import Keys, Store
 from investigators.pipeline.summary import Summary, build_summary
 from investigators.rca import RcaResult, rank
@@ -151,6 +152,20 @@ class Investigation:
         """The record, once the summary is written."""
         raw = self.store.get(self.key("record"))
         return None if raw is None else Record.model_validate_json(raw)
+
+    def narrative(self) -> Narrative | None:
+        """The narrative (or why there is none), once the model answered or gave up."""
+        raw = self.store.get(self.key("narrative"))
+        return None if raw is None else Narrative.model_validate_json(raw)
+
+    def add_usage(self, usage: list[LlmUsage]) -> None:
+        """Record language-model calls made for this investigation."""
+        for item in usage:
+            self.store.append(self.key("usage"), item.model_dump_json(), ttl=self.ttl)
+
+    def usage(self) -> list[LlmUsage]:
+        """Every language-model call made for this investigation, oldest first."""
+        return [LlmUsage.model_validate_json(u) for u in self.store.items(self.key("usage"))]
 
     def ranked(self) -> Ranked | None:
         """The ranking after the broad scan, if made."""
@@ -347,3 +362,27 @@ def _record(
         summary_at=now,
         ranking=ranked.ranking,
     )
+
+
+async def narrate_step(inv: Investigation) -> Narrative | None:
+    """Write the summary's narrative once, within the deadline; None if another worker does."""
+    existing = inv.narrative()
+    summary = inv.summary()
+    if existing is not None or summary is None or not inv.once("narrative"):
+        return existing
+    model = language_model(inv.config)
+    try:
+        narrative = await write_narrative(
+            summary,
+            model=model,
+            budget=inv.config.llm_budget,
+            deadline_at=inv.plan.deadline_at,
+            title=inv.plan.request.title,
+        )
+    finally:
+        if model is not None:
+            await model.aclose()
+    inv.store.set(inv.key("narrative"), narrative.model_dump_json(), ttl=inv.ttl)
+    inv.add_usage(narrative.usage)
+    inv.event("narrative_ready", detail=narrative.status)
+    return narrative

@@ -9,6 +9,8 @@ One small interface, :class:`Store`, and one key layout under a prefix, every ke
     {prefix}:inv:{id}:once:{what}          guards: a step that must happen once (SET NX)
     {prefix}:inv:{id}:summary              the summary, written once (SET NX)
     {prefix}:inv:{id}:record               what the investigation did, for audit and follow-ups
+    {prefix}:inv:{id}:narrative            the model's checked narrative, or why there is none
+    {prefix}:inv:{id}:usage                language-model calls: tokens, seconds, cost
     {prefix}:inv:{id}:events               progress events, oldest first
 """
 

@@ -19,6 +19,7 @@ import yaml
 from aiohttp import web
 
 from investigators.bundle import Bundle
+from sandbox.anthropic_api import AnthropicStandinConfig, anthropic_app
 from sandbox.datadog_api import datadog_app
 from sandbox.elastic import elastic_proxy_app
 from sandbox.faults import FAULTS, FaultPlan, run_standin
@@ -66,13 +67,15 @@ def signal_env(bundle: Bundle) -> dict[str, str]:
 
 
 class Standins:
-    """Datadog, GitHub and an Elasticsearch proxy, served from a thread of their own."""
+    """Datadog, GitHub, an Elasticsearch proxy and Anthropic, served from a thread of their own."""
 
     def __init__(self, bundle: Bundle, noida_url: str) -> None:
+        self.llm = AnthropicStandinConfig()
         self.apps: dict[str, web.Application] = {
             "datadog": datadog_app(bundle),
             "github": github_app(bundle),
             "elastic": elastic_proxy_app(noida_url),
+            "anthropic": anthropic_app(self.llm),
         }
         self.urls: dict[str, str] = {}
         self._loop = asyncio.new_event_loop()
@@ -99,10 +102,13 @@ class Standins:
         return self.apps[name][FAULTS]
 
     def clear(self) -> None:
-        """No faults, no latency."""
+        """No faults, no latency, the model's default slips."""
         for app in self.apps.values():
             app[FAULTS].clear()
             app[FAULTS].latency = 0.0
+        defaults = AnthropicStandinConfig()
+        for name in ("uncited_every", "bad_cite_every", "obey_injections", "max_tool_rounds"):
+            setattr(self.llm, name, getattr(defaults, name))
 
 
 @contextmanager
@@ -135,6 +141,15 @@ def pipeline_env(
         "PIPELINE_KEY_PREFIX": prefix,
         "PIPELINE_RESULT_TTL": "600",
         **signal_env(bundle),
+    }
+
+
+def llm_env(standins: Standins) -> dict[str, str]:
+    """The environment that points the language model at the Anthropic stand-in."""
+    return {
+        "ANTHROPIC_API_KEY": standins.llm.api_key,
+        "ANTHROPIC_BASE_URL": standins.urls["anthropic"],
+        "LLM_MODEL": "claude-sandbox",
     }
 
 

@@ -18,7 +18,7 @@ async def test_local_investigation_exports_a_bundle_that_replays_to_the_same_ran
     assert outcome.summary.finished_by == "complete"
     assert outcome.summary.root_cause is not None
     assert outcome.summary.root_cause.service == scenario.truth.root
-    assert [e.kind for e in outcome.events][-1] == "summary_ready"
+    assert [e.kind for e in outcome.events][-2:] == ["summary_ready", "narrative_ready"]
     path = tmp_path / "exported.json"
     write_bundle(outcome.bundle, path)
     replayed = rank(load_bundle(path))

@@ -9,7 +9,7 @@ import time
 from pipeline_testkit import Standins, Workers
 
 from bot.settings import PIPELINE_CONFIG_REF
-from investigators.pipeline import PipelineConfig, RqExecutor, Summary
+from investigators.pipeline import Narrative, PipelineConfig, RqExecutor, Summary
 from sandbox.scenarios import Scenario
 
 WAIT = 40.0
@@ -44,8 +44,10 @@ def test_whole_investigation_finds_the_deploy(
     assert summary.notify is not None and summary.notify.slack_group
     assert summary.evidence_ids and all(f.url for f in summary.evidence)
     assert {f.source for f in summary.evidence} >= {"metrics", "changes"}
+    narrative = eventually_narrative(executor, handle.investigation_id)
+    assert narrative.status == "unavailable" and "ANTHROPIC_API_KEY" in narrative.reason
     kinds = [e.kind for e in executor.progress(handle.investigation_id)]
-    assert kinds[0] == "started" and kinds[-1] == "summary_ready"
+    assert kinds[0] == "started" and kinds[-2:] == ["summary_ready", "narrative_ready"]
     assert kinds.count("source_done") == 6 and "ranked" in kinds  # 4 scans + 2 dives
     record = executor.record(handle.investigation_id)
     assert record is not None and record.finished_by == "complete"
@@ -139,3 +141,12 @@ def test_worker_killed_mid_job_still_yields_one_summary(
     assert record is not None
     assert next(s for s in record.steps if s.step == "scan:changes").attempt == 2
     assert _summaries(executor, handle.investigation_id) == 1
+
+
+def eventually_narrative(executor: RqExecutor, investigation_id: str) -> Narrative:
+    """The narrative, written by the finalizing worker right after the summary."""
+    until = time.monotonic() + 10
+    while (found := executor.narrative(investigation_id)) is None:
+        assert time.monotonic() < until, "no narrative"
+        time.sleep(0.05)
+    return found

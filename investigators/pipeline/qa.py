@@ -1,0 +1,223 @@
+"""Thread questions answered by the model with tools, bounded in steps, tokens and time.
+
+The model gets the investigation's evidence and the question, may call the tools of
+:mod:`investigators.pipeline.toolbox` (each result adds citable items), and answers in sentences
+that must cite those items: the same citation check as the narrative. When the check leaves
+nothing, or the model cannot be asked, the answer is a ``fallback`` with the reason, and the bot
+answers deterministically instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from connectors.base import LanguageModel
+from connectors.errors import ConnectorError
+from connectors.registry import build_registry, close_registry
+from investigators.catalog import Catalog
+from investigators.citations import Dropped, Sentence, check
+from investigators.pipeline.brief import (
+    Reference,
+    estimate_tokens,
+    fence,
+    incident_facts,
+    prompt,
+    summary_brief,
+    trimmed,
+)
+from investigators.pipeline.config import LlmBudget, PipelineConfig
+from investigators.pipeline.investigation import Plan
+from investigators.pipeline.narrative import (
+    MIN_SECONDS,
+    LlmUsage,
+    failed_usage,
+    unavailable_reason,
+    usage_of,
+)
+from investigators.pipeline.steps import Investigation, catalog_of
+from investigators.pipeline.summary import Summary
+from investigators.pipeline.toolbox import TOOLS, Toolbox
+
+#: Longest question passed on to the model (characters).
+MAX_QUESTION = 1000
+
+
+class ToolUse(BaseModel):
+    """One tool the model ran, for the record."""
+
+    name: str
+    input: dict[str, Any]
+    ok: bool
+    seconds: float
+
+
+class QaAnswer(BaseModel):
+    """A checked answer, or why the bot should answer without the model."""
+
+    status: Literal["ok", "fallback"]
+    reason: str = ""
+    sentences: list[Sentence] = Field(default_factory=list)
+    references: dict[str, Reference] = Field(default_factory=dict)
+    dropped: list[Dropped] = Field(default_factory=list)
+    tools: list[ToolUse] = Field(default_factory=list)
+    usage: list[LlmUsage] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+async def ask_step(inv: Investigation, question: str) -> QaAnswer | None:
+    """Answer a question about a finished investigation, recording the model's usage."""
+    summary = inv.summary()
+    if summary is None:
+        return None
+    answer = await answer_question(
+        question, summary=summary, plan=inv.plan, catalog=catalog_of(inv.config), config=inv.config
+    )
+    inv.add_usage(answer.usage)
+    return answer
+
+
+async def answer_question(
+    question: str,
+    *,
+    summary: Summary,
+    plan: Plan,
+    catalog: Catalog,
+    config: PipelineConfig,
+    model: LanguageModel | None = None,
+) -> QaAnswer:
+    """The model's checked answer to ``question``, with the configured connectors as tools."""
+    own = model is None
+    model = model or _model(config)
+    if model is None:
+        return QaAnswer(status="fallback", reason="no ANTHROPIC_API_KEY is set")
+    registry = build_registry(
+        elasticsearch=config.elasticsearch, datadog=config.datadog, github=config.github
+    )
+    try:
+        toolbox = Toolbox(
+            summary=summary,
+            plan=plan,
+            catalog=catalog,
+            registry=registry,
+            brief=summary_brief(summary),
+        )
+        return await _converse(
+            question,
+            toolbox=toolbox,
+            model=model,
+            budget=config.llm_budget,
+            title=plan.request.title,
+        )
+    finally:
+        await close_registry(registry)
+        if own:
+            await model.aclose()
+
+
+def _model(config: PipelineConfig) -> LanguageModel | None:
+    found = build_registry(anthropic=config.llm).get("llm")
+    return found if isinstance(found, LanguageModel) else None
+
+
+async def _converse(
+    question: str, *, toolbox: Toolbox, model: LanguageModel, budget: LlmBudget, title: str
+) -> QaAnswer:
+    started = time.monotonic()
+    brief = toolbox.brief
+    system = prompt("qa")
+    incident = fence("incident", incident_facts(toolbox.summary, title))
+    asked = fence("question", question[:MAX_QUESTION])
+    tools_json = json.dumps(TOOLS)
+    ids = trimmed(brief, budget=budget.qa_input_tokens // 2, fixed=system + incident + tools_json)
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": f"{incident}\n{brief.evidence(ids)}\n{asked}"}
+    ]
+    usage: list[LlmUsage] = []
+    used: list[ToolUse] = []
+    spent_tokens = 0
+    text = ""
+    reason = ""
+    for step in range(budget.qa_steps):
+        left = budget.qa_seconds - (time.monotonic() - started)
+        if left < MIN_SECONDS:
+            reason = f"the {budget.qa_seconds:.0f} s budget ran out"
+            break
+        estimate = estimate_tokens(system + tools_json + json.dumps(messages))
+        if spent_tokens + estimate > budget.qa_input_tokens:
+            reason = f"the {budget.qa_input_tokens} input-token budget ran out"
+            break
+        last = step == budget.qa_steps - 1
+        call_started = time.monotonic()
+        try:
+            reply = await model.create(
+                system=system,
+                messages=messages,
+                max_tokens=budget.qa_output_tokens,
+                timeout=left,
+                tools=TOOLS,
+                tool_choice="none" if last else "auto",
+            )
+        except ConnectorError as exc:
+            usage.append(failed_usage("qa", model, exc, time.monotonic() - call_started))
+            reason = unavailable_reason(exc)
+            break
+        usage.append(usage_of("qa", model, reply))
+        spent_tokens += reply.input_tokens
+        if not reply.tool_calls or last:
+            text = reply.text
+            break
+        messages.append({"role": "assistant", "content": reply.content})
+        messages.append({"role": "user", "content": await _run_tools(toolbox, reply, used)})
+    checked = check(text, brief.about()) if text else None
+    spent = time.monotonic() - started
+    if checked is None or not checked.enough(min_sentences=1, min_share=budget.min_share):
+        if checked is not None:
+            reason = (
+                f"the model's answer did not hold up against the evidence "
+                f"({len(checked.kept)} of {checked.total} sentences cited it)"
+            )
+        return QaAnswer(
+            status="fallback",
+            reason=reason or "the model gave no answer within its steps",
+            dropped=checked.dropped if checked else [],
+            tools=used,
+            usage=usage,
+            seconds=spent,
+        )
+    cited = {c for s in checked.kept for c in s.cites}
+    return QaAnswer(
+        status="ok",
+        sentences=checked.kept,
+        references={k: r for k, r in brief.references.items() if k in cited},
+        dropped=checked.dropped,
+        tools=used,
+        usage=usage,
+        seconds=spent,
+    )
+
+
+async def _run_tools(toolbox: Toolbox, reply: Any, used: list[ToolUse]) -> list[dict[str, Any]]:
+    """Run every tool the reply asked for, concurrently; their results as content blocks."""
+
+    async def one(call: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        content, is_error = await toolbox.run(call)
+        used.append(
+            ToolUse(
+                name=call.name,
+                input=dict(call.input),
+                ok=not is_error,
+                seconds=time.monotonic() - started,
+            )
+        )
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id, "content": content}
+        if is_error:
+            block["is_error"] = True
+        return block
+
+    return list(await asyncio.gather(*(one(c) for c in reply.tool_calls)))
