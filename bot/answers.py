@@ -43,6 +43,21 @@ def _unknown(word: str, catalog: Catalog | None) -> str:
     return f"I don't know a service called {code(word, limit=60)}.{hint}"
 
 
+_COMMANDS = (
+    r"^why not\s+.+$",
+    r"^(?:show\s+)?logs?(?:\s+(?:for|of))?\s+.+$",
+    _CHANGES.pattern,
+    # Only the bare words: "why did checkout fail?" is a question for the model when there is one.
+    r"^(evidence|why|how sure|confidence|timings?|how long|quer(y|ies)|help)\W*$",
+)
+
+
+def is_command(question: str) -> bool:
+    """Whether the question is one of the fixed commands, answered without the model."""
+    text = _MENTION.sub(" ", question).strip().lower()
+    return any(re.match(p, text) for p in _COMMANDS)
+
+
 def answer(
     question: str, *, summary: Summary, record: Record | None, catalog: Catalog | None = None
 ) -> str:

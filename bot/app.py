@@ -59,6 +59,7 @@ def create_app(
         catalog=lambda: catalog_of(config),
         deadline=config.deadline,
         clock=clock,
+        model=config.llm.model if config.llm is not None else None,
     )
     register(app, copilot, pattern=settings.incident_channel_pattern, key_prefix=config.key_prefix)
     return app

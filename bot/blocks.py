@@ -6,11 +6,13 @@ owning team's user group, and only when the summary's ``notify`` names it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.escape import code, escape, group_label, group_mention, link
-from investigators.pipeline import Finding, ProgressEvent, Summary
+from investigators.citations import Sentence
+from investigators.pipeline import Finding, LlmUsage, Narrative, ProgressEvent, QaAnswer, Summary
+from investigators.pipeline.brief import Reference
 
 #: Slack's limits: blocks per message, characters per section text and header.
 MAX_BLOCKS = 50
@@ -74,15 +76,68 @@ def fallback_text(summary: Summary) -> str:
     return text[:MAX_FALLBACK]
 
 
-def summary_blocks(summary: Summary, *, title: str = "") -> list[Block]:
-    """The summary message: root cause, confidence, evidence, ruled out, next steps, buttons."""
+def cited(sentence: Sentence, references: Mapping[str, Reference]) -> str:
+    """A model's sentence, escaped, with its citations as links to the evidence's source."""
+    marks = []
+    for cite in sentence.cites:
+        ref = references.get(cite)
+        marks.append(f"[{link(ref.url, cite)}]" if ref is not None and ref.url else f"[{cite}]")
+    return f"{escape(sentence.text, limit=600)} {''.join(marks)}".strip()
+
+
+def narrative_block(narrative: Narrative | None) -> Block | None:
+    """The model's explanation, or a line saying why there is none (nothing when skipped)."""
+    if narrative is None or narrative.status == "skipped":
+        return None
+    if narrative.status == "ok":
+        text = " ".join(cited(s, narrative.references) for s in narrative.sentences)
+        return _section(f"*What happened*\n{text}")
+    return _context(
+        f":information_source: Narrative unavailable: {escape(narrative.reason, limit=300)}. "
+        "The summary below is computed from the evidence."
+    )
+
+
+def usage_line(usage: Sequence[LlmUsage]) -> str | None:
+    """Calls, tokens, seconds and cost of the language model, or None when it was not called."""
+    if not usage:
+        return None
+    tokens_in = sum(u.input_tokens for u in usage)
+    tokens_out = sum(u.output_tokens for u in usage)
+    seconds = sum(u.seconds for u in usage)
+    cost = sum(u.cost_usd for u in usage)
+    failed = sum(u.outcome != "ok" for u in usage)
+    calls = f"{len(usage)} call{'s' if len(usage) != 1 else ''}"
+    line = f"{calls}, {tokens_in:,} tokens in, {tokens_out:,} out, {seconds:.1f}s, ${cost:.4f}"
+    return line + (f", {failed} failed" if failed else "")
+
+
+def answer_text(answer: QaAnswer, *, model: str = "") -> str:
+    """A checked model answer for the thread: cited sentences and how they were found."""
+    lines = [" ".join(cited(s, answer.references) for s in answer.sentences)]
+    tools = ", ".join(dict.fromkeys(escape(t.name) for t in answer.tools))
+    how = f"_Answered by {escape(model or 'the language model')}"
+    how += f" after {tools}" if tools else " from the investigation's evidence"
+    if answer.dropped:
+        how += f"; {len(answer.dropped)} uncited sentence(s) removed"
+    lines.append(how + "._")
+    return "\n".join(lines)[:MAX_SECTION]
+
+
+def summary_blocks(
+    summary: Summary, *, title: str = "", narrative: Narrative | None = None
+) -> list[Block]:
+    """The summary message: root cause, narrative, confidence, evidence, next steps, buttons."""
     root = summary.root_cause
     blocks: list[Block] = []
+    explained = narrative_block(narrative)
     if root is None:
         blocks.append(_header("No root cause found"))
         blocks.append(_section("Nothing anomalous in the scanned telemetry."))
     else:
         blocks.append(_header(f"Likely root cause: {root.service}"))
+        if explained is not None:
+            blocks.append(explained)
         text = f"*Root cause:* {code(root.service, limit=80)} (team {escape(root.team)})"
         if root.change is not None:
             change = root.change
@@ -153,7 +208,9 @@ def progress_blocks(channel_name: str, events: Sequence[ProgressEvent]) -> list[
         lines.append("Answered: " + ", ".join(escape(s) for s in dict.fromkeys(done)))
     if failed:
         lines.append("Failed: " + ", ".join(escape(s) for s in dict.fromkeys(failed)))
-    if any(e.kind == "ranked" for e in events):
+    if any(e.kind == "summary_ready" for e in events):
+        lines.append("Concluded; writing the explanation…")
+    elif any(e.kind == "ranked" for e in events):
         lines.append("Ranked the suspects; looking closer at the top ones.")
     return [_section("\n".join(lines))]
 
@@ -163,9 +220,18 @@ def progress_text(channel_name: str) -> str:
     return f"Investigating #{escape(channel_name, limit=80)}…"
 
 
-def details_text(summary: Summary) -> str:
+def details_text(
+    summary: Summary, *, narrative: Narrative | None = None, open_questions: bool = False
+) -> str:
     """The longer detail for the thread: every reason, all evidence, the ranking, what's missing."""
     lines: list[str] = []
+    if narrative is not None and narrative.usage:
+        lines.append(f"_Narrative: {usage_line(narrative.usage)}_")
+        if narrative.dropped:
+            lines.append(
+                f"_{len(narrative.dropped)} of the model's sentences were removed: "
+                "they did not cite evidence that supports them._"
+            )
     root = summary.root_cause
     if root is not None:
         lines.append(f"*Why {escape(root.service)}* (score {root.score:.2f})")
@@ -187,6 +253,7 @@ def details_text(summary: Summary) -> str:
         lines.append(f"Unknown services named: {unknown}")
     lines.append(
         "_Ask me here: `evidence`, `logs SERVICE`, `changes`, `why not SERVICE?`, "
-        "`timings`, `queries`._"
+        "`timings`, `queries`"
+        + (", or any question in your own words._" if open_questions else "._")
     )
     return "\n".join(lines)[: MAX_SECTION * 3]

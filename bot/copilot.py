@@ -17,11 +17,28 @@ from typing import Any, Protocol
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import details_text, fallback_text, progress_blocks, progress_text, summary_blocks
+from bot.answers import answer
+from bot.blocks import (
+    answer_text,
+    details_text,
+    fallback_text,
+    progress_blocks,
+    progress_text,
+    summary_blocks,
+)
 from bot.channels import mentioned_services
 from bot.dedupe import BotState
+from bot.escape import escape
 from investigators.catalog import Catalog
-from investigators.pipeline import Handle, IncidentRequest, ProgressEvent, Record, Summary
+from investigators.pipeline import (
+    Handle,
+    IncidentRequest,
+    Narrative,
+    ProgressEvent,
+    QaAnswer,
+    Record,
+    Summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +62,10 @@ class Investigations(Protocol):
 
     def record(self, investigation_id: str) -> Record | None: ...
 
+    def narrative(self, investigation_id: str) -> Narrative | None: ...
+
+    def ask(self, investigation_id: str, question: str) -> QaAnswer | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Started:
@@ -53,6 +74,7 @@ class Started:
     channel: str
     ts: str
     investigation_id: str
+    deadline: float = 0.0  # time.monotonic() when the incident's deadline passes
 
 
 class Copilot:
@@ -68,6 +90,7 @@ class Copilot:
         deadline: float,
         clock: Callable[[], float] = time.time,
         poll: float = 0.25,
+        model: str | None = None,
     ) -> None:
         self.client = client
         self.executor = executor
@@ -76,6 +99,7 @@ class Copilot:
         self.deadline = deadline
         self.clock = clock
         self.poll = poll
+        self.model = model  # the language model's id, None when none is configured
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="copilot-watch")
 
     def channel_info(self, channel: str) -> dict[str, Any]:
@@ -138,7 +162,9 @@ class Copilot:
         )
         handle = self.executor.start(request)
         self.state.remember(channel, investigation_id=handle.investigation_id, ts=ts)
-        started = Started(channel, ts, handle.investigation_id)
+        started = Started(
+            channel, ts, handle.investigation_id, deadline=time.monotonic() + self.deadline
+        )
         self.pool.submit(self._watch_safely, started, name)
         return started
 
@@ -169,7 +195,8 @@ class Copilot:
             events += self.executor.progress(started.investigation_id, len(events))
             summary = self.executor.summary(started.investigation_id)
             if summary is not None:
-                self.post_summary(started, summary)
+                narrative = self._narrative(started, name, last_edit=last_edit)
+                self.post_summary(started, summary, narrative)
                 return summary
             if len(events) > shown and time.monotonic() - last_edit >= EDIT_INTERVAL:
                 self.client.chat_update(
@@ -188,14 +215,73 @@ class Copilot:
         )
         return None
 
-    def post_summary(self, started: Started, summary: Summary) -> None:
+    def _narrative(self, started: Started, name: str, *, last_edit: float) -> Narrative:
+        """The narrative, waited for until the incident's deadline and never past it."""
+        told = False
+        while True:
+            found = self.executor.narrative(started.investigation_id)
+            if found is not None:
+                return found
+            if time.monotonic() >= started.deadline:
+                return Narrative(status="unavailable", reason="it was not ready by the deadline")
+            if not told and time.monotonic() - last_edit >= EDIT_INTERVAL:
+                events = self.executor.progress(started.investigation_id)
+                self.client.chat_update(
+                    channel=started.channel,
+                    ts=started.ts,
+                    text=progress_text(name),
+                    blocks=progress_blocks(name, events),
+                )
+                told = True
+            time.sleep(self.poll)
+
+    def post_summary(
+        self, started: Started, summary: Summary, narrative: Narrative | None = None
+    ) -> None:
         """The summary in place of the progress message, and the detail in its thread."""
         self.client.chat_update(
             channel=started.channel,
             ts=started.ts,
             text=fallback_text(summary),
-            blocks=summary_blocks(summary),
+            blocks=summary_blocks(summary, narrative=narrative),
         )
         self.client.chat_postMessage(
-            channel=started.channel, thread_ts=started.ts, text=details_text(summary)
+            channel=started.channel,
+            thread_ts=started.ts,
+            text=details_text(summary, narrative=narrative, open_questions=self.model is not None),
         )
+
+    def answer_in_thread(
+        self, *, channel: str, thread_ts: str, investigation_id: str, question: str
+    ) -> None:
+        """Answer with the model on the copilot's threads: a placeholder, then the answer."""
+        placeholder = self.client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=":mag: Looking into it…"
+        )
+        self.pool.submit(
+            self._answer_safely, channel, str(placeholder["ts"]), investigation_id, question
+        )
+
+    def _answer_safely(self, channel: str, ts: str, investigation_id: str, question: str) -> None:
+        try:
+            text = self._model_answer(investigation_id, question)
+        except Exception:
+            log.exception("answering in %s failed", investigation_id)
+            text = "Something went wrong answering that; the summary and `evidence` still stand."
+        self.client.chat_update(channel=channel, ts=ts, text=text)
+
+    def _model_answer(self, investigation_id: str, question: str) -> str:
+        found = self.executor.ask(investigation_id, question)
+        if found is not None and found.status == "ok":
+            return answer_text(found, model=self.model or "")
+        summary = self.executor.summary(investigation_id)
+        if summary is None:
+            return "Still investigating; ask again once the summary is posted."
+        fixed = answer(
+            question,
+            summary=summary,
+            record=self.executor.record(investigation_id),
+            catalog=self.catalog(),
+        )
+        why = found.reason if found is not None else "no answer"
+        return f"{fixed}\n_The language model could not answer ({escape(why, limit=200)})._"

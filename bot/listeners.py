@@ -12,7 +12,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
 
-from bot.answers import answer
+from bot.answers import answer, is_command
 from bot.blocks import RERUN_ACTION, WRONG_ACTION
 from bot.channels import is_incident_channel
 from bot.commands import HELP, parse_rca
@@ -153,8 +153,17 @@ def _reply(copilot: Copilot, state: BotState, event: dict[str, Any], *, thread_o
         text = "No investigation in this channel yet: `/rca` starts one, `/rca help` explains."
     else:
         summary = copilot.executor.summary(investigation_id)
+        question = _MENTION.sub(" ", str(event.get("text", ""))).strip()
         if summary is None:
             text = "Still investigating; ask again once the summary is posted."
+        elif copilot.model is not None and question and not is_command(question):
+            copilot.answer_in_thread(
+                channel=channel,
+                thread_ts=str(thread_ts or event["ts"]),
+                investigation_id=investigation_id,
+                question=question,
+            )
+            return
         else:
             text = answer(
                 _MENTION.sub(" ", str(event.get("text", ""))),

@@ -24,6 +24,21 @@ DD_EXTRA_SIGNALS            more Datadog signals, ``name=agg:metric`` comma-sepa
                             name's head is the kind: ``saturation.db=avg:postgresql.cpu``
 ==========================  ===============================================================
 
+Language model (optional; without a key the deterministic summary and answers serve):
+
+==========================  ===============================================================
+ANTHROPIC_API_KEY           essential for the narrative and thread Q&A
+ANTHROPIC_BASE_URL          https://api.anthropic.com (default), a proxy, or the stand-in
+LLM_MODEL                   model id (default ``claude-sonnet-4-6``)
+LLM_PRICE_INPUT ...         LLM_PRICE_OUTPUT: USD per million tokens, for the cost recorded
+LLM_MAX_INPUT_TOKENS        evidence sent for one narrative (default 20000)
+LLM_MAX_OUTPUT_TOKENS       tokens one answer may use (default 600)
+LLM_TIMEOUT                 seconds the narrative may take, never past the deadline (20)
+LLM_QA_STEPS                model calls per thread question, tools between them (default 4)
+LLM_QA_MAX_INPUT_TOKENS     input tokens per question, summed over its steps (default 40000)
+LLM_QA_TIMEOUT              seconds per thread question (default 25)
+==========================  ===============================================================
+
 Investigation pipeline:
 
 ==========================  ===============================================================
@@ -57,6 +72,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.config import (
+    AnthropicConfig,
     DatadogConfig,
     DatadogSite,
     ElasticsearchConfig,
@@ -64,7 +80,7 @@ from connectors.config import (
     SignalQuery,
     default_signals,
 )
-from investigators.pipeline.config import PipelineConfig
+from investigators.pipeline.config import LlmBudget, PipelineConfig
 
 
 def _signal(text: str, default: SignalQuery) -> SignalQuery:
@@ -118,6 +134,18 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_html_url: str | None = None
 
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+    llm_model: str = "claude-sonnet-4-6"
+    llm_price_input: float = Field(default=3.0, ge=0)
+    llm_price_output: float = Field(default=15.0, ge=0)
+    llm_max_input_tokens: int = Field(default=20_000, gt=0)
+    llm_max_output_tokens: int = Field(default=600, gt=0)
+    llm_timeout: float = Field(default=20.0, gt=0)
+    llm_qa_steps: int = Field(default=4, ge=1)
+    llm_qa_max_input_tokens: int = Field(default=40_000, gt=0)
+    llm_qa_timeout: float = Field(default=25.0, gt=0)
+
     redis_url: str = "redis://127.0.0.1:6379/0"
     rq_queue: str = "incident-copilot"
     pipeline_key_prefix: str = "incident-copilot"
@@ -149,6 +177,16 @@ class Settings(BaseSettings):
             elasticsearch=self.elasticsearch(),
             datadog=self.datadog(),
             github=self.github(),
+            llm=self.anthropic(),
+            llm_budget=LlmBudget(
+                narrative_input_tokens=self.llm_max_input_tokens,
+                narrative_output_tokens=self.llm_max_output_tokens,
+                narrative_seconds=self.llm_timeout,
+                qa_steps=self.llm_qa_steps,
+                qa_input_tokens=self.llm_qa_max_input_tokens,
+                qa_output_tokens=self.llm_max_output_tokens,
+                qa_seconds=self.llm_qa_timeout,
+            ),
             redis_url=self.redis_url,
             queue=self.rq_queue,
             key_prefix=self.pipeline_key_prefix,
@@ -210,6 +248,18 @@ class Settings(BaseSettings):
             return None
         return GitHubConfig(
             token=self.github_token, base_url=self.github_api_url, html_url=self.github_html_url
+        )
+
+    def anthropic(self) -> AnthropicConfig | None:
+        """The language model's configuration, or None when ANTHROPIC_API_KEY is unset."""
+        if self.anthropic_api_key is None:
+            return None
+        return AnthropicConfig(
+            api_key=self.anthropic_api_key,
+            base_url=self.anthropic_base_url,
+            model=self.llm_model,
+            price_input=self.llm_price_input,
+            price_output=self.llm_price_output,
         )
 
 
