@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sandbox.faults import run_standin
 from sandbox.slack_api import Workspace
-from sandbox.slack_socket import SocketLink, socket_app
+from sandbox.world import SIGNING_SECRET, ServedSlack
+
+__all__ = ["SECRET", "ServedSlack"]
 
 T = TypeVar("T")
-SECRET = "sandbox-signing-secret"
-
-
-class ServedSlack:
-    """A :class:`Workspace` behind the Web API and Socket Mode stand-ins, on a loop of its own."""
-
-    def __init__(self, workspace: Workspace | None = None) -> None:
-        self.workspace = workspace or Workspace()
-        self.link = SocketLink(self.workspace)
-        self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._cleanup: Any = None
-
-    def __enter__(self) -> ServedSlack:
-        self._thread.start()
-        base, self._cleanup = asyncio.run_coroutine_threadsafe(
-            run_standin(socket_app(self.workspace, self.link)), self._loop
-        ).result(10)
-        self.url = f"{base}/api/"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+SECRET = SIGNING_SECRET
 
 
 def eventually(check: Callable[[], T | None], *, timeout: float = 60.0, what: str = "") -> T:
