@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.copilot import Copilot, Investigations
-from bot.dedupe import BotState
+from bot.dedupe import BotState, KeyValue
 from bot.listeners import register
 from bot.settings import PIPELINE_CONFIG_REF, Settings
 from investigators.pipeline import RqExecutor
@@ -32,7 +32,7 @@ def create_app(
     *,
     client: WebClient | None = None,
     executor: Investigations | None = None,
-    redis_client: redis.Redis | None = None,
+    redis_client: KeyValue | None = None,
     clock: Callable[[], float] = time.time,
 ) -> App:
     """The Slack app: listeners, deduplication, and the pipeline behind them."""

@@ -8,15 +8,106 @@ investigation and message, the threads the bot started, and feedback.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from typing import Any, Protocol
 
-import redis
+
+class KeyValue(Protocol):
+    """The few Redis commands the bot's state uses (``redis.Redis`` has them all)."""
+
+    def set(self, name: str, value: str, /, *, nx: bool = ..., ex: int | None = ...) -> Any: ...
+
+    def get(self, name: str, /) -> Any: ...
+
+    def delete(self, *names: str) -> Any: ...
+
+    def exists(self, *names: str) -> Any: ...
+
+    def incr(self, name: str, /) -> Any: ...
+
+    def expire(self, name: str, time: int, /) -> Any: ...
+
+    def rpush(self, name: str, /, *values: str) -> Any: ...
+
+    def lrange(self, name: str, start: int, end: int, /) -> Any: ...
+
+
+class MemoryKeys:
+    """Those commands in a dict, expiry included: the demo's bot when no Redis is reachable."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, name: str) -> Any:
+        found = self._data.get(name)
+        if found is None or found[0] < time.monotonic():
+            self._data.pop(name, None)
+            return None
+        return found[1]
+
+    def set(self, name: str, value: str, *, nx: bool = False, ex: int | None = None) -> bool:
+        """SET with NX and EX."""
+        with self._lock:
+            if nx and self._live(name) is not None:
+                return False
+            self._data[name] = (time.monotonic() + (ex or 10**9), str(value))
+            return True
+
+    def get(self, name: str) -> str | None:
+        """GET."""
+        with self._lock:
+            value = self._live(name)
+            return value if isinstance(value, str) else None
+
+    def delete(self, *names: str) -> int:
+        """DEL."""
+        with self._lock:
+            return sum(self._data.pop(n, None) is not None for n in names)
+
+    def exists(self, *names: str) -> int:
+        """EXISTS."""
+        with self._lock:
+            return sum(self._live(n) is not None for n in names)
+
+    def incr(self, name: str) -> int:
+        """INCR."""
+        with self._lock:
+            value = int(self._live(name) or 0) + 1
+            expiry = self._data.get(name, (time.monotonic() + 10**9, None))[0]
+            self._data[name] = (expiry, str(value))
+            return value
+
+    def expire(self, name: str, time_: int) -> bool:
+        """EXPIRE."""
+        with self._lock:
+            value = self._live(name)
+            if value is None:
+                return False
+            self._data[name] = (time.monotonic() + time_, value)
+            return True
+
+    def rpush(self, name: str, *values: str) -> int:
+        """RPUSH."""
+        with self._lock:
+            items = self._live(name) or []
+            items = [*items, *values]
+            expiry = self._data.get(name, (time.monotonic() + 10**9, None))[0]
+            self._data[name] = (expiry, items)
+            return len(items)
+
+    def lrange(self, name: str, start: int, end: int) -> list[str]:
+        """LRANGE (inclusive end, -1 for the last)."""
+        with self._lock:
+            items = self._live(name) or []
+            return list(items[start : None if end == -1 else end + 1])
 
 
 class BotState:
     """The bot's keys under ``{prefix}:bot:``; every key expires."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str, ttl: int) -> None:
+    def __init__(self, client: KeyValue, *, prefix: str, ttl: int) -> None:
         self.client = client
         self.prefix = f"{prefix}:bot"
         self.ttl = ttl

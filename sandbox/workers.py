@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import redis
@@ -101,3 +102,20 @@ def kill_session(sid: int) -> list[int]:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return pids
+
+
+@contextmanager
+def cleaned_keys(prefix: str, queue: str) -> Iterator[redis.Redis]:
+    """Delete the pipeline's keys and the RQ keys of this queue and its jobs afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        yield client
+    finally:
+        job_prefix = "".join(c if c.isalnum() else "_" for c in prefix)
+        patterns = [f"{prefix}:*", f"rq:*{job_prefix}-*", f"rq:*:{queue}", f"rq:*:{queue}:*"]
+        for pattern in patterns:
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+        client.srem("rq:queues", f"rq:queue:{queue}")
+        client.close()

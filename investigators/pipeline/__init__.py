@@ -8,7 +8,13 @@ same steps (:mod:`investigators.pipeline.steps`) and give the same :class:`Summa
 from __future__ import annotations
 
 from investigators.pipeline.config import PipelineConfig
-from investigators.pipeline.executor import Handle, LocalExecutor, LocalOutcome, RqExecutor
+from investigators.pipeline.executor import (
+    Handle,
+    InProcessExecutor,
+    LocalExecutor,
+    LocalOutcome,
+    RqExecutor,
+)
 from investigators.pipeline.investigation import Finding, IncidentRequest, ProgressEvent
 from investigators.pipeline.narrative import LlmUsage, Narrative
 from investigators.pipeline.qa import QaAnswer
@@ -18,6 +24,7 @@ from investigators.pipeline.summary import Summary
 __all__ = [
     "Finding",
     "Handle",
+    "InProcessExecutor",
     "IncidentRequest",
     "LlmUsage",
     "LocalExecutor",

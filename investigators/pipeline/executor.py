@@ -2,14 +2,18 @@
 
 :class:`RqExecutor` is what the bot uses: ``start`` plans (or joins) and enqueues, then returns;
 ``progress``, ``summary`` and ``record`` read what the workers wrote. :class:`LocalExecutor` runs
-the same steps with asyncio and an in-memory store, for the CLI and the demo: no Redis needed.
+the same steps with asyncio and an in-memory store, for the CLI: no Redis needed.
+:class:`InProcessExecutor` offers the bot's interface over the same, for the demo without Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +40,8 @@ from investigators.pipeline.steps import (
 )
 from investigators.pipeline.store import MemoryStore, RedisStore, Store
 from investigators.pipeline.summary import Summary
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,27 +134,92 @@ class LocalExecutor:
         """Investigate and return the summary, the record and the bundle ranked."""
         inv, joined = begin(request, store=self.store, config=self.config)
         if not joined:
-            await self._drive(inv)
+            await drive(inv)
         summary = finalize_step(inv, finished_by="deadline")  # no-op when already made
         narrative = await narrate_step(inv) or inv.narrative()
         record = inv.record()
         assert record is not None  # written with the summary
         return LocalOutcome(summary, record, scan_bundle(inv), inv.events(), narrative)
 
-    async def _drive(self, inv: Investigation) -> None:
-        finished_by = "complete"
-        scans = [asyncio.ensure_future(scan_step(inv, s)) for s in inv.plan.sources]
-        if scans and not await _within(scans, inv):
+
+async def drive(inv: Investigation) -> None:
+    """Every step of one investigation, in this process, bounded by its deadline."""
+    finished_by = "complete"
+    scans = [asyncio.ensure_future(scan_step(inv, s)) for s in inv.plan.sources]
+    if scans and not await _within(scans, inv):
+        finished_by = "deadline"
+    ranked = rank_step(inv)
+    candidates = candidates_of(inv, ranked)
+    sources = available_sources(inv.config, DIVE_SOURCES)
+    if finished_by == "complete" and candidates and sources:
+        dives = [asyncio.ensure_future(dive_step(inv, s, candidates)) for s in sources]
+        if not await _within(dives, inv):
             finished_by = "deadline"
-        ranked = rank_step(inv)
-        candidates = candidates_of(inv, ranked)
-        sources = available_sources(inv.config, DIVE_SOURCES)
-        if finished_by == "complete" and candidates and sources:
-            dives = [asyncio.ensure_future(dive_step(inv, s, candidates)) for s in sources]
-            if not await _within(dives, inv):
-                finished_by = "deadline"
-        finalize_step(inv, finished_by=finished_by)
-        await narrate_step(inv)
+    finalize_step(inv, finished_by=finished_by)
+    await narrate_step(inv)
+
+
+class InProcessExecutor:
+    """What the bot needs of the pipeline, in this process: for the demo when Redis is absent.
+
+    Investigations run on an event loop of its own thread; state lives in a dict.
+    """
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self.store: Store = MemoryStore()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="investigations"
+        )
+        self._thread.start()
+
+    def start(self, request: IncidentRequest) -> Handle:
+        """Plan (or join) and start the investigation; returns at once."""
+        inv, joined = begin(request, store=self.store, config=self.config)
+        if not joined:
+            running = asyncio.run_coroutine_threadsafe(drive(inv), self._loop)
+            running.add_done_callback(_log_failure)
+        return Handle(inv.id, request.incident_id, joined)
+
+    def _inv(self, investigation_id: str) -> Investigation:
+        return Investigation.load(self.store, self.config, investigation_id)
+
+    def progress(self, investigation_id: str, since: int = 0) -> list[ProgressEvent]:
+        """Progress events from position ``since`` on."""
+        return self._inv(investigation_id).events(since)
+
+    def summary(self, investigation_id: str) -> Summary | None:
+        """The summary, once made."""
+        return self._inv(investigation_id).summary()
+
+    def record(self, investigation_id: str) -> Record | None:
+        """What the investigation did, once its summary is made."""
+        return self._inv(investigation_id).record()
+
+    def narrative(self, investigation_id: str) -> Narrative | None:
+        """The narrative, once the model answered or gave up."""
+        return self._inv(investigation_id).narrative()
+
+    def usage(self, investigation_id: str) -> list[LlmUsage]:
+        """Every language-model call made for the investigation."""
+        return self._inv(investigation_id).usage()
+
+    def ask(self, investigation_id: str, question: str) -> QaAnswer | None:
+        """The model's answer to a thread question, run on the investigations' loop."""
+        work = ask_step(self._inv(investigation_id), question)
+        budget = self.config.llm_budget.qa_seconds + 30
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(budget)
+
+    def close(self) -> None:
+        """Stop the loop (running investigations are abandoned)."""
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def _log_failure(done: Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("investigation failed", exc_info=done.exception())
 
 
 async def _within(tasks: Sequence[asyncio.Future[Any]], inv: Investigation) -> bool:

@@ -231,7 +231,7 @@ def _next_steps(
                 "Confidence is not high enough to page a team: confirm the suspect before tagging."
             )
         else:
-            steps.append(f"Ask {notify.slack_group or notify.team} to look at {notify.service}.")
+            steps.append(f"Ask {notify.team}, the owning team, to look at {notify.service}.")
     for m in missing:
         steps.append(f"{m.source} did not answer ({m.phase}): the conclusion lacks it.")
     return steps

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import redis
-
-from sandbox.workers import Workers, kill_session, session_pids, worker_command
+from sandbox.workers import (
+    Workers,
+    kill_session,
+    session_pids,
+    worker_command,
+)
+from sandbox.workers import cleaned_keys as redis_keys_cleaned
 from sandbox.world import (
     DEFAULT_SIGNALS,
     REDIS_URL,
@@ -34,20 +35,3 @@ __all__ = [
     "worker_command",
     "write_catalog",
 ]
-
-
-@contextmanager
-def redis_keys_cleaned(prefix: str, queue: str) -> Iterator[redis.Redis]:
-    """Delete the pipeline's keys and the RQ keys of this queue and its jobs afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        yield client
-    finally:
-        job_prefix = "".join(c if c.isalnum() else "_" for c in prefix)
-        patterns = [f"{prefix}:*", f"rq:*{job_prefix}-*", f"rq:*:{queue}", f"rq:*:{queue}:*"]
-        for pattern in patterns:
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            if keys:
-                client.delete(*keys)
-        client.srem("rq:queues", f"rq:queue:{queue}")
-        client.close()
