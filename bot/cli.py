@@ -90,6 +90,31 @@ def _cmd_scenario(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        from sandbox.demo import DemoOptions, run_demo
+        from sandbox.elastic import noida_binary
+
+        noida_binary()
+    except (ImportError, RuntimeError) as exc:
+        print(
+            f"incident-copilot demo needs the sandbox's dependencies ({exc}): "
+            "install them with  .venv/bin/pip install -e '.[dev]'",
+            file=sys.stderr,
+        )
+        return 2
+    options = DemoOptions(
+        fault=args.fault,
+        seed=args.seed,
+        services=args.services,
+        json=args.json,
+        keep_running=args.keep_running,
+        port=args.port,
+        in_process=args.in_process,
+    )
+    return run_demo(options, out)
+
+
 def _duration(text: str) -> float:
     """``30m``, ``2h``, ``90s`` or plain seconds."""
     units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -279,6 +304,32 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--hours", type=float, default=6.0)
     scenario.add_argument("-o", "--output", default="incident-bundle.json")
     scenario.set_defaults(handler=_cmd_scenario)
+
+    demo = sub.add_parser(
+        "demo",
+        help="the copilot on a simulated company: an incident, the bot, Slack, in the terminal",
+    )
+    demo.add_argument(
+        "--fault",
+        default="random",
+        help="random, bad-deploy, db-saturation, memory-leak, cpu-hog, external-outage or "
+        "config-change",
+    )
+    demo.add_argument("--seed", type=int, help="the company and incident (default: random)")
+    demo.add_argument("--services", type=int, default=60)
+    demo.add_argument("--json", action="store_true", help="print the outcome as JSON on stdout")
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the sandbox up with a web page of the channel, as Slack shows it",
+    )
+    demo.add_argument("--port", type=int, default=8080, help="the web page's port (8080)")
+    demo.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run investigations in this process even when Redis answers (no rq workers)",
+    )
+    demo.set_defaults(handler=_cmd_demo)
 
     investigate = sub.add_parser(
         "investigate", help="investigate an incident now, in-process, with the configured sources"
