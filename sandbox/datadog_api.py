@@ -95,10 +95,15 @@ class _Telemetry:
     """The bundle, indexed for the handlers."""
 
     def __init__(self, bundle: Bundle, config: DatadogStandinConfig) -> None:
-        self.bundle = bundle
         self.config = config
+        self.load(bundle)
+
+    def load(self, bundle: Bundle) -> None:
+        """Index ``bundle``, in place of the one served so far."""
+        self.bundle = bundle
         self.by_name, self.by_kind = _series_index(bundle)
-        self.now = config.now if config.now is not None else bundle.incident.started_at + 900
+        cfg = self.config
+        self.now = cfg.now if cfg.now is not None else bundle.incident.started_at + 900
         self.monitors = self._monitors()
         self.events = [self._event(c) for c in bundle.changes]
 
@@ -323,3 +328,8 @@ def datadog_app(
     app.router.add_get("/api/v1/events", _events)
     app.router.add_get("/api/v1/service_dependencies", _dependencies)
     return app
+
+
+def load_bundle(app: web.Application, bundle: Bundle) -> None:
+    """Serve ``bundle`` from now on, on the same port: call it on the stand-in's event loop."""
+    app[_DATA].load(bundle)

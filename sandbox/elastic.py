@@ -216,3 +216,12 @@ async def load_logs(
     if errors:
         raise RuntimeError(f"{errors} log documents failed to index into {index}")
     return count
+
+
+async def replace_logs(
+    url: str, documents: Iterable[dict[str, Any]], *, index: str = "logs-sandbox"
+) -> int:
+    """Drop ``index`` and load ``documents`` into it afresh (the next incident's logs)."""
+    async with AsyncElasticsearch(url, request_timeout=120) as client:
+        await client.indices.delete(index=index, ignore_unavailable=True)
+    return await load_logs(url, documents, index=index)

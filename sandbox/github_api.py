@@ -71,6 +71,11 @@ class _History:
 
     def __init__(self, bundle: Bundle, config: GitHubStandinConfig) -> None:
         self.config = config
+        self.load(bundle)
+
+    def load(self, bundle: Bundle) -> None:
+        """Build the repositories of ``bundle``, in place of the ones served so far."""
+        config = self.config
         self.repos: dict[str, _Repo] = {}
         self.repo_of = {
             s.name: config.repo_of.get(s.name, f"{config.owner}/{s.name}") for s in bundle.services
@@ -413,3 +418,8 @@ def github_app(
 def repo_of(app: web.Application) -> dict[str, str]:
     """The repository of each service, as the stand-in serves them."""
     return dict(app[_DATA].repo_of)
+
+
+def load_bundle(app: web.Application, bundle: Bundle) -> None:
+    """Serve ``bundle`` from now on, on the same port: call it on the stand-in's event loop."""
+    app[_DATA].load(bundle)

@@ -21,6 +21,7 @@ import yaml
 from aiohttp import web
 
 from investigators.bundle import Bundle
+from sandbox import datadog_api, github_api
 from sandbox.anthropic_api import AnthropicStandinConfig, anthropic_app
 from sandbox.datadog_api import datadog_app
 from sandbox.elastic import elastic_proxy_app
@@ -101,6 +102,19 @@ class Standins:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
+
+    def switch(self, bundle: Bundle) -> None:
+        """Serve another bundle's telemetry and changes from now on, on the same ports.
+
+        The logs stay as loaded in noida-db: reload them there. The bundle is swapped on the
+        stand-ins' own loop, so no request sees half of one bundle and half of the other.
+        """
+
+        async def load() -> None:
+            datadog_api.load_bundle(self.apps["datadog"], bundle)
+            github_api.load_bundle(self.apps["github"], bundle)
+
+        asyncio.run_coroutine_threadsafe(load(), self._loop).result(60)
 
     def faults(self, name: str) -> FaultPlan:
         """The fault plan of one stand-in."""
