@@ -109,6 +109,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         services=args.services,
         json=args.json,
         keep_running=args.keep_running,
+        every=args.every,
         port=args.port,
         in_process=args.in_process,
     )
@@ -324,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the sandbox up with a web page of the channel, as Slack shows it",
     )
     demo.add_argument("--port", type=int, default=8080, help="the web page's port (8080)")
+    demo.add_argument(
+        "--every",
+        type=float,
+        default=300.0,
+        help="with --keep-running: seconds between new incidents (default 300; 0: only one)",
+    )
     demo.add_argument(
         "--in-process",
         action="store_true",

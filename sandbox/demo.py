@@ -14,6 +14,8 @@ all up with a web page that shows the channel as Slack would.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import random
@@ -31,10 +33,13 @@ from typing import Any, TextIO
 import redis
 import yaml
 
+from sandbox.elastic import load_logs, replace_logs, running_noida
+from sandbox.logs import synthesize_logs
 from sandbox.scenarios import FAULT_TYPES, Scenario, generate_scenario
 from sandbox.slack_api import Workspace
 from sandbox.slack_events import EventSender, event_callback
 from sandbox.slack_view import message_to_text
+from sandbox.slack_web import serve_slack_web
 from sandbox.workers import Workers, cleaned_keys
 from sandbox.world import (
     REDIS_URL,
@@ -43,7 +48,7 @@ from sandbox.world import (
     Standins,
     llm_env,
     pipeline_env,
-    serving,
+    signal_env,
     write_catalog,
 )
 
@@ -51,6 +56,8 @@ from sandbox.world import (
 SUMMARY_TIMEOUT = 120.0
 ANSWER_TIMEOUT = 60.0
 PLACEHOLDER = "Looking into it"
+#: Log documents indexed per incident.
+MAX_DOCS = 20_000
 #: Lines of the thread's detail message shown in the terminal (Slack folds threads too).
 DETAIL_LINES = 8
 ALERTS_BOT = "U0ALERTS"
@@ -65,6 +72,7 @@ class DemoOptions:
     services: int = 60
     json: bool = False
     keep_running: bool = False
+    every: float = 300.0  # with keep_running: seconds between incidents (0: just the one)
     port: int = 8080
     host: str = "127.0.0.1"
     in_process: bool = False  # the in-process executor even when Redis answers
@@ -227,15 +235,29 @@ def _run(
     from bot.settings import PIPELINE_CONFIG_REF, load_settings
     from investigators.pipeline import InProcessExecutor, RqExecutor
 
-    bundle, truth = scenario.bundle, scenario.truth
+    bundle = scenario.bundle
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="incident-copilot-demo-")))
     show.step("starting the Elasticsearch-API server (noida-db) and indexing the company's logs…")
-    standins: Standins = stack.enter_context(serving(bundle, seed=seed))
+    noida = stack.enter_context(running_noida())
+    asyncio.run(load_logs(noida, synthesize_logs(bundle, max_docs=MAX_DOCS, seed=seed)))
+    standins = stack.enter_context(Standins(bundle, noida))
     slack: ServedSlack = stack.enter_context(ServedSlack())
     show.step(
         "serving the stand-ins: Datadog, GitHub, Elasticsearch, Anthropic and Slack on 127.0.0.1"
     )
     groups = demo_catalog(scenario, tmp / "services.yaml")
+    # Later incidents (--keep-running) happen in the same company; the workers learn every
+    # metric name they may carry now, because they read their settings once.
+    later = (
+        [
+            generate_scenario(
+                seed=seed + n, services=len(bundle.services), fault=f, company=scenario.company
+            )
+            for n, f in enumerate(FAULT_TYPES, start=1)
+        ]
+        if options.keep_running and options.every > 0
+        else []
+    )
     tag = uuid.uuid4().hex[:8]
     prefix = queue = f"demo-{tag}"
     env = {
@@ -248,6 +270,7 @@ def _run(
         ),
         **llm_env(standins),
     }
+    env["DD_EXTRA_SIGNALS"] = _all_signals([scenario, *later])
     os.environ.update(env)
     settings = load_settings(
         slack_bot_token=slack.workspace.token,
@@ -270,34 +293,47 @@ def _run(
         why = "as asked" if options.in_process else "no Redis on 127.0.0.1:6379"
         kind = f"the in-process executor ({why})"
     show.step(f"investigations run on {kind}")
-    opened_at = time.time()
-    anchor = bundle.incident.started_at + 900  # the bot's "now": 15 minutes into the incident
-    app = create_app(
-        settings,
-        executor=executor,
-        redis_client=state,
-        clock=lambda: anchor + (time.time() - opened_at),
-    )
+    clock = IncidentClock(bundle.incident.started_at)
+    app = create_app(settings, executor=executor, redis_client=state, clock=clock)
     server = serve_in_thread(app)
     stack.callback(server.server_close)
     stack.callback(server.shutdown)
     bot_url = f"http://127.0.0.1:{server.server_address[1]}{EVENTS_PATH}"
     show.step(f"the bot listens in HTTP mode at {bot_url}")
 
-    result = DemoResult(
-        fault=truth.fault,
-        seed=seed,
-        services=len(bundle.services),
-        executor="rq" if isinstance(executor, RqExecutor) else "in-process",
-        truth={"root": truth.root, "team": truth.team, "fault": truth.fault},
-    )
+    result = _new_result(scenario, executor)
     ok = _incident(slack.workspace, bot_url, scenario, groups, show, result)
     if options.json:
         out.write(json.dumps(_as_json(result), indent=2) + "\n")
     else:
         _closing(show, result)
     if options.keep_running and ok:
-        _keep_running(options, slack.workspace, bot_url, groups, show)
+        page = serve_slack_web(
+            slack.workspace,
+            host=options.host,
+            port=options.port,
+            bot_events_url=bot_url,
+            signing_secret=SIGNING_SECRET,
+            groups=groups,
+        )
+        stack.callback(page.stop)
+        show.step(
+            f"the channel, as Slack would show it: {page.url}/ (ask questions in the thread "
+            "there; Ctrl-C stops everything)"
+        )
+        for number, nxt in enumerate(itertools.cycle(later), start=1):
+            time.sleep(options.every)
+            show.step(f"a new incident (#{number + 1}): a {nxt.truth.fault}; loading its data…")
+            standins.switch(nxt.bundle)
+            asyncio.run(
+                replace_logs(noida, synthesize_logs(nxt.bundle, max_docs=MAX_DOCS, seed=nxt.seed))
+            )
+            clock.restart(nxt.bundle.incident.started_at)
+            more = _new_result(nxt, executor)
+            _incident(slack.workspace, bot_url, nxt, groups, show, more)
+            _closing(show, more)
+        while True:  # only the one incident: stay up until Ctrl-C
+            time.sleep(3600)
     return 0 if ok else 1
 
 
@@ -448,25 +484,39 @@ def _as_json(result: DemoResult) -> dict[str, Any]:
     return asdict(result)
 
 
-def _keep_running(
-    options: DemoOptions, ws: Workspace, bot_url: str, groups: dict[str, str], show: Display
-) -> None:
-    from sandbox.slack_web import serve_slack_web
+def _new_result(scenario: Scenario, executor: object) -> DemoResult:
+    from investigators.pipeline import RqExecutor
 
-    stop = serve_slack_web(
-        ws,
-        host=options.host,
-        port=options.port,
-        bot_events_url=bot_url,
-        signing_secret=SIGNING_SECRET,
-        groups=groups,
+    truth = scenario.truth
+    return DemoResult(
+        fault=truth.fault,
+        seed=scenario.seed,
+        services=len(scenario.bundle.services),
+        executor="rq" if isinstance(executor, RqExecutor) else "in-process",
+        truth={"root": truth.root, "team": truth.team, "fault": truth.fault},
     )
-    try:
-        show.step(
-            f"the channel, as Slack would show it: http://{options.host}:{options.port}/ "
-            "(ask questions in the thread there; Ctrl-C stops everything)"
-        )
-        while True:
-            time.sleep(3600)
-    finally:
-        stop()
+
+
+def _all_signals(scenarios: list[Scenario]) -> str:
+    """DD_EXTRA_SIGNALS covering every metric of every scenario."""
+    items: list[str] = []
+    for scenario in scenarios:
+        for item in signal_env(scenario.bundle)["DD_EXTRA_SIGNALS"].split(","):
+            if item and item not in items:
+                items.append(item)
+    return ",".join(items)
+
+
+class IncidentClock:
+    """The bot's "now": 15 minutes into the current incident, running at real speed."""
+
+    def __init__(self, started_at: float) -> None:
+        self.restart(started_at)
+
+    def restart(self, started_at: float) -> None:
+        """Move to the next incident."""
+        self.anchor = started_at + 900
+        self.opened = time.time()
+
+    def __call__(self) -> float:
+        return self.anchor + (time.time() - self.opened)
