@@ -197,3 +197,30 @@ async def test_a_question_is_bounded_by_its_steps(
     assert answer is not None
     assert len(_sent(standins)) - before == 1  # one call, no tool run
     assert answer.tools == []
+
+
+async def test_a_question_stops_at_its_token_budget_and_falls_back(
+    llm_config: PipelineConfig, standins: Standins, scenario: Scenario, request_for
+) -> None:
+    inv = await _finished(llm_config, request_for())
+    tight = llm_config.model_copy(update={"llm_budget": LlmBudget(qa_input_tokens=1500)})
+    inv.config = tight
+    before = len(_sent(standins))
+    answer = await ask_step(inv, f"what changed in {scenario.truth.root}?")
+    assert answer is not None and answer.status == "fallback"
+    assert "input-token budget ran out" in answer.reason
+    assert sum(u.input_tokens for u in answer.usage) <= 1500
+    assert len(_sent(standins)) - before <= 1
+
+
+async def test_evidence_too_big_for_the_budget_is_trimmed_not_sent_whole(
+    llm_config: PipelineConfig, standins: Standins, request_for
+) -> None:
+    small = llm_config.model_copy(update={"llm_budget": LlmBudget(narrative_input_tokens=1200)})
+    outcome = await LocalExecutor(small).run(request_for())
+    body = _sent(standins)[-1]
+    sent = len(body["system"]) + len(body["messages"][0]["content"])
+    assert sent / 3 <= 1200  # our estimate of what was sent stays within the budget
+    evidence = json.loads(body["messages"][0]["content"].split("<evidence>")[1].split("</")[0])
+    assert evidence[0]["kind"] == "suspect"  # the most important items are the ones kept
+    assert len(evidence) < len(outcome.summary.evidence)
