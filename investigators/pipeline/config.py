@@ -53,6 +53,13 @@ class PipelineConfig(BaseModel):
     deep_dive_top: int = Field(default=3, ge=0, description="candidates looked at closely")
     baseline: float = Field(default=2 * 3600.0, gt=0, description="history fetched, seconds")
     lookahead: float = Field(default=30 * 60.0, gt=0, description="seconds after the start")
+    sweep_interval: float = Field(default=600.0, ge=60, description="seconds between sweeps")
+    sweep_mention: str = Field(
+        default="high", description="lowest heads-up severity that mentions the team (or none)"
+    )
+    sweep_cover_hours: float = Field(
+        default=12.0, ge=0, description="an incident channel this recent covers its services"
+    )
 
 
 @cache

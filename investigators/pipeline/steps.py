@@ -216,6 +216,8 @@ def begin(
     )
     inv = Investigation(store, config, plan)
     store.set(inv.key("plan"), plan.model_dump_json(), ttl=inv.ttl)
+    if request.channel:  # the sweep's view of open incident channels
+        store.append(keys.recent_channels(), inv.id, ttl=inv.ttl)
     scope = plan.scope
     inv.event(
         "started",

@@ -12,6 +12,8 @@ One small interface, :class:`Store`, and one key layout under a prefix, every ke
     {prefix}:inv:{id}:narrative            the model's checked narrative, or why there is none
     {prefix}:inv:{id}:usage                language-model calls: tokens, seconds, cost
     {prefix}:inv:{id}:events               progress events, oldest first
+    {prefix}:channels                      investigations started from incident channels
+    {prefix}:sweep:...                     the health sweep (investigators.pipeline.sweep)
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ class Keys:
     def lease(self, incident_id: str) -> str:
         """Which investigation serves an incident."""
         return f"{self.prefix}:incident:{incident_id}"
+
+    def recent_channels(self) -> str:
+        """Investigations started from incident channels, oldest first."""
+        return f"{self.prefix}:channels"
+
+    def sweep(self, part: str) -> str:
+        """One part of the health sweep's state (``state``, ``actions``, ``mutes``...)."""
+        return f"{self.prefix}:sweep:{part}"
 
     def inv(self, investigation_id: str, part: str) -> str:
         """One part of an investigation (``plan``, ``summary``, ``result:logs``...)."""
