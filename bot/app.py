@@ -1,4 +1,8 @@
-"""The Bolt app factory: ``create_app(settings)`` wires Slack, Redis and the pipeline."""
+"""The Bolt app factory: ``create_app(settings)`` wires Slack, Redis and the pipeline.
+
+With ``SWEEP_CHANNEL`` set it also starts the health sweep's heads-up poster
+(:class:`~bot.sweeper.SweepPoster`), a daemon thread; ``app.sweep_poster.stop()`` stops it.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,11 @@ from bot.copilot import Copilot, Investigations
 from bot.dedupe import BotState, KeyValue
 from bot.listeners import register
 from bot.settings import PIPELINE_CONFIG_REF, Settings
+from bot.sweeper import SweepPoster
 from investigators.pipeline import RqExecutor
 from investigators.pipeline.steps import catalog_of
+from investigators.pipeline.store import RedisStore, Store
+from investigators.pipeline.sweep import SweepBook, schedule_sweeps
 
 #: 429s retried per call, each after Slack's Retry-After.
 RATE_LIMIT_RETRIES = 3
@@ -27,6 +34,12 @@ def web_client(settings: Settings) -> WebClient:
     return WebClient(token=token, base_url=settings.slack_api_url)
 
 
+class CopilotApp(App):
+    """A Bolt app that also holds the heads-up poster it started, if any."""
+
+    sweep_poster: SweepPoster | None = None
+
+
 def create_app(
     settings: Settings,
     *,
@@ -34,14 +47,14 @@ def create_app(
     executor: Investigations | None = None,
     redis_client: KeyValue | None = None,
     clock: Callable[[], float] = time.time,
-) -> App:
-    """The Slack app: listeners, deduplication, and the pipeline behind them."""
+) -> CopilotApp:
+    """The Slack app: listeners, deduplication, the pipeline behind them, the sweep's poster."""
     config = settings.pipeline()
     client = client or web_client(settings)
     if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
     secret = settings.slack_signing_secret
-    app = App(
+    app = CopilotApp(
         client=client,
         signing_secret=secret.get_secret_value() if secret else "",
         token_verification_enabled=False,
@@ -61,5 +74,27 @@ def create_app(
         clock=clock,
         model=config.llm.model if config.llm is not None else None,
     )
-    register(app, copilot, pattern=settings.incident_channel_pattern, key_prefix=config.key_prefix)
+    # The executor's own store when it has one (the demo's in-process executor keeps a dict).
+    store: Store = getattr(copilot.executor, "store", None) or RedisStore.from_url(config.redis_url)
+    book = SweepBook(store, config)
+    register(
+        app,
+        copilot,
+        pattern=settings.incident_channel_pattern,
+        key_prefix=config.key_prefix,
+        sweep_book=book,
+    )
+    if settings.sweep_channel:
+        app.sweep_poster = SweepPoster(
+            client=client,
+            book=book,
+            state=state,
+            channel=settings.sweep_channel,
+            catalog=copilot.catalog,
+            schedule=(lambda: schedule_sweeps(config, PIPELINE_CONFIG_REF))
+            if isinstance(copilot.executor, RqExecutor)
+            else None,
+            schedule_every=min(300.0, config.sweep_interval / 2),
+        )
+        app.sweep_poster.start()
     return app

@@ -1,4 +1,5 @@
-"""``/rca`` arguments: ``help``, nothing (re-run or show), or ``SERVICE [WINDOW]`` (pure)."""
+"""``/rca`` arguments (pure): ``help``, nothing (re-run or show), ``SERVICE [WINDOW]``, and the
+health sweep's ``sweep`` and ``mute SERVICE DURATION``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ HELP = (
     "• `/rca`: show the investigation running in this channel, or run it again\n"
     "• `/rca SERVICE`: investigate a service (name or alias from the catalog)\n"
     "• `/rca SERVICE WINDOW`: ...over the last WINDOW, like `30m`, `2h` or `90s`\n"
+    "• `/rca sweep`: the health sweep's last run, open degradations and mutes\n"
+    "• `/rca mute SERVICE DURATION`: no heads-ups for a known issue, like `/rca mute checkout 2h`\n"
     "• `/rca help`: this message\n"
     "In the summary's thread, ask `evidence`, `logs SERVICE`, `changes`, `why not SERVICE?`."
 )
@@ -30,6 +33,8 @@ class RcaCommand:
     error: str | None = None
     services: list[str] = field(default_factory=list)
     window: float | None = None
+    sweep: bool = False
+    mute: float | None = None  # seconds to mute ``services[0]``'s heads-ups for
 
 
 def parse_window(text: str) -> float | None:
@@ -48,6 +53,10 @@ def parse_rca(text: str, catalog: Catalog) -> RcaCommand:
         return RcaCommand()
     if words[0].lower() in {"help", "-h", "--help", "?"}:
         return RcaCommand(help=True)
+    if words[0].lower() == "sweep" and len(words) == 1:
+        return RcaCommand(sweep=True)
+    if words[0].lower() == "mute":
+        return _parse_mute(words[1:], catalog)
     if len(words) > 2:
         return RcaCommand(
             error=f"Too many arguments ({len(words)}): use `/rca SERVICE [WINDOW]`, "
@@ -55,12 +64,7 @@ def parse_rca(text: str, catalog: Catalog) -> RcaCommand:
         )
     service = catalog.resolve(words[0])
     if service is None:
-        close = catalog.suggest(words[0])
-        hint = f" Did you mean {', '.join(code(c) for c in close)}?" if close else ""
-        return RcaCommand(
-            error=f"I don't know a service called {code(words[0], limit=60)}.{hint} "
-            "Services and their aliases come from the service catalog; `/rca help` explains."
-        )
+        return RcaCommand(error=_unknown_service(words[0], catalog))
     window = None
     if len(words) == 2:
         window = parse_window(words[1])
@@ -71,3 +75,30 @@ def parse_rca(text: str, catalog: Catalog) -> RcaCommand:
                 f"`/rca {service.name} 30m`."
             )
     return RcaCommand(services=[service.name], window=window)
+
+
+def _unknown_service(word: str, catalog: Catalog) -> str:
+    close = catalog.suggest(word)
+    hint = f" Did you mean {', '.join(code(c) for c in close)}?" if close else ""
+    return (
+        f"I don't know a service called {code(word, limit=60)}.{hint} "
+        "Services and their aliases come from the service catalog; `/rca help` explains."
+    )
+
+
+def _parse_mute(words: list[str], catalog: Catalog) -> RcaCommand:
+    if len(words) != 2:
+        return RcaCommand(
+            error="Say what to mute and for how long: `/rca mute SERVICE DURATION`, for example "
+            "`/rca mute checkout 2h`."
+        )
+    service = catalog.resolve(words[0])
+    if service is None:
+        return RcaCommand(error=_unknown_service(words[0], catalog))
+    seconds = parse_window(words[1])
+    if seconds is None:
+        return RcaCommand(
+            error=f"{code(words[1], limit=30)} is not a duration: use a number and a unit "
+            f"(s, m, h or d) up to 7 days: `/rca mute {service.name} 2h`."
+        )
+    return RcaCommand(services=[service.name], mute=seconds)

@@ -2,7 +2,9 @@
 
 Event ids already seen (Slack retries and duplicate deliveries), a per-channel lock while an
 investigation runs, which channels were investigated automatically, each channel's current
-investigation and message, the threads the bot started, and feedback.
+investigation and message, the threads the bot started, and feedback; for the health sweep,
+how far the heads-up poster got, each action it claimed, each heads-up's message, and the
+incident channel opened from it.
 """
 
 from __future__ import annotations
@@ -162,6 +164,70 @@ class BotState:
         raw = self.client.get(self._key("thread", channel, thread_ts))
         return None if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
 
+    def sweep_cursor(self) -> int:
+        """How many of the sweep's actions the heads-up poster has gone past."""
+        raw = self.client.get(self._key("sweep", "cursor"))
+        return int(raw) if raw is not None else 0
+
+    def set_sweep_cursor(self, position: int) -> None:
+        """Remember how far the poster got."""
+        self.client.set(self._key("sweep", "cursor"), str(position), ex=self.ttl)
+
+    def claim_sweep_action(self, identity: str) -> bool:
+        """True once per action: a restart or a second replica never handles it again."""
+        key = self._key("sweep", "action", identity)
+        return bool(self.client.set(key, "1", nx=True, ex=self.ttl))
+
+    def release_sweep_action(self, identity: str) -> None:
+        """Give a claimed action back (it failed before anything was posted), to retry."""
+        self.client.delete(self._key("sweep", "action", identity))
+
+    def lead_sweep(self, owner: str, *, seconds: int) -> bool:
+        """Take or keep the poster's lease: one poster at a time posts, in order."""
+        key = self._key("sweep", "poster")
+        if self.client.set(key, owner, nx=True, ex=seconds):
+            return True
+        if _text(self.client.get(key)) != owner:
+            return False
+        self.client.expire(key, seconds)
+        return True
+
+    def leave_sweep(self, owner: str) -> None:
+        """Give the lease up, so that another poster takes over at once."""
+        key = self._key("sweep", "poster")
+        if _text(self.client.get(key)) == owner:
+            self.client.delete(key)
+
+    def remember_headsup(self, degradation_id: str, *, ts: str, mention: bool) -> None:
+        """The heads-up message of a degradation, and whether it mentioned the team."""
+        value = json.dumps({"ts": ts, "mention": mention})
+        self.client.set(self._key("sweep", "headsup", degradation_id), value, ex=self.ttl)
+
+    def headsup(self, degradation_id: str) -> tuple[str, bool] | None:
+        """That message's ts and whether it mentioned the team, if it was posted."""
+        raw = self.client.get(self._key("sweep", "headsup", degradation_id))
+        if raw is None:
+            return None
+        found = json.loads(raw)
+        return str(found["ts"]), bool(found["mention"])
+
+    def claim_incident(self, degradation_id: str) -> bool:
+        """True for the first click of a heads-up's "Open incident channel"."""
+        key = self._key("sweep", "incident", degradation_id)
+        return bool(self.client.set(key, "", nx=True, ex=self.ttl))
+
+    def remember_incident(self, degradation_id: str, channel: str) -> None:
+        """The incident channel opened from a heads-up."""
+        self.client.set(self._key("sweep", "incident", degradation_id), channel, ex=self.ttl)
+
+    def release_incident(self, degradation_id: str) -> None:
+        """Opening the channel failed: let the next click try again."""
+        self.client.delete(self._key("sweep", "incident", degradation_id))
+
+    def incident_of(self, degradation_id: str) -> str | None:
+        """The incident channel opened from a heads-up; None while none is (or while opening)."""
+        return _text(self.client.get(self._key("sweep", "incident", degradation_id))) or None
+
     def record_feedback(
         self, investigation_id: str, *, key_prefix: str, user: str, kind: str, channel: str
     ) -> int:
@@ -177,3 +243,10 @@ class BotState:
         key = f"{key_prefix}:inv:{investigation_id}:feedback"
         raw = self.client.lrange(key, 0, -1)
         return [json.loads(r) for r in raw]
+
+
+def _text(raw: object) -> str | None:
+    """A Redis value as text (clients with and without ``decode_responses``)."""
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

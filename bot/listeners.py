@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
@@ -18,13 +19,18 @@ from bot.channels import is_incident_channel
 from bot.commands import HELP, parse_rca
 from bot.copilot import Copilot
 from bot.dedupe import BotState
+from bot.headsup import OPEN_INCIDENT_ACTION, clock_time, sweep_status_text
+from bot.sweeper import open_incident
+from investigators.pipeline.sweep import SweepBook
 
 log = logging.getLogger(__name__)
 
 INVITE_FIRST = "I'm not in this private channel: invite me first: /invite @incident-copilot"
 
 
-def register(app: App, copilot: Copilot, *, pattern: str, key_prefix: str) -> None:
+def register(
+    app: App, copilot: Copilot, *, pattern: str, key_prefix: str, sweep_book: SweepBook
+) -> None:
     """Attach the middleware and every listener to ``app``."""
     state = copilot.state
 
@@ -83,6 +89,10 @@ def register(app: App, copilot: Copilot, *, pattern: str, key_prefix: str) -> No
         if parsed.error:
             ack(text=parsed.error, response_type="ephemeral")
             return
+        if parsed.sweep or parsed.mute is not None:
+            text = _sweep_command(sweep_book, parsed.services, parsed.mute)
+            ack(text=text, response_type="ephemeral")
+            return
         if copilot.needs_invite(channel):
             ack(text=INVITE_FIRST, response_type="ephemeral")
             return
@@ -134,6 +144,46 @@ def register(app: App, copilot: Copilot, *, pattern: str, key_prefix: str) -> No
             user=user,
             text="Thanks: recorded as a wrong root cause with this investigation. "
             "Tell the thread what it was, it helps the next person.",
+        )
+
+    @app.action(OPEN_INCIDENT_ACTION)
+    def open_incident_channel(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+        ack()
+        copilot.pool.submit(
+            _open_incident_safely,
+            copilot,
+            sweep_book,
+            degradation_id=str(body["actions"][0].get("value", "")),
+            ops_channel=str(body["channel"]["id"]),
+            ops_ts=str((body.get("message") or {}).get("ts", "")),
+            user=str(body["user"]["id"]),
+            bot_user=context.get("bot_user_id"),
+        )
+
+
+def _sweep_command(book: SweepBook, services: list[str], mute: float | None) -> str:
+    """``/rca sweep`` and ``/rca mute``: answered from the sweep's keys (real time, not a clock)."""
+    now = time.time()
+    try:
+        if mute is None:
+            return sweep_status_text(book.state(), book.mutes(now), now=now)
+        until = book.mute(services[0], mute, now=now)
+    except Exception:
+        log.exception("the sweep's state could not be read or written")
+        return "The health sweep's state is unreachable right now (Redis); try again shortly."
+    return f"Muted {services[0]} until {clock_time(until, now=now)}; the next heads-up shows it."
+
+
+def _open_incident_safely(copilot: Copilot, book: SweepBook, **where: Any) -> None:
+    try:
+        open_incident(copilot, book, **where)
+    except Exception:
+        log.exception("opening an incident channel for %s failed", where.get("degradation_id"))
+        copilot.client.chat_postEphemeral(
+            channel=where["ops_channel"],
+            user=where["user"],
+            text="I could not open the incident channel (see the bot's log); create it by hand "
+            "and I will investigate there, or click again.",
         )
 
 

@@ -62,11 +62,24 @@ INCIDENT_CHANNEL_PATTERN    regular expression of incident channel names
                             (default ``^(inc|incident)[-_]``)
 PORT                        HTTP mode's port (default 3000), serving ``/slack/events``
 ==========================  ===============================================================
+
+Health sweep (the ``sweep`` process scans every service; the bot posts its heads-ups):
+
+==========================  ===============================================================
+SWEEP_CHANNEL               the ops channel's id (``C0123...``); heads-ups are posted only
+                            when it is set (invite the bot there if it is private)
+SWEEP_INTERVAL              seconds between sweeps (default 600, at least 60)
+SWEEP_MENTION               lowest severity whose heads-up mentions the owning team:
+                            ``high`` (default), ``medium``, or ``none``
+SWEEP_COVER_HOURS           an incident channel this recent covers its services: no heads-up
+                            for them (default 12)
+==========================  ===============================================================
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -161,6 +174,11 @@ class Settings(BaseSettings):
     incident_channel_pattern: str = r"^(inc|incident)[-_]"
     port: int = Field(default=3000, gt=0, lt=65536)
 
+    sweep_channel: str | None = None
+    sweep_interval: float = Field(default=600.0, ge=60)
+    sweep_mention: Literal["high", "medium", "none"] = "high"
+    sweep_cover_hours: float = Field(default=12.0, ge=0)
+
     @field_validator("incident_channel_pattern")
     @classmethod
     def _pattern_compiles(cls, value: str) -> str:
@@ -168,6 +186,19 @@ class Settings(BaseSettings):
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"not a regular expression ({exc}): e.g. ^(inc|incident)[-_]") from exc
+        return value
+
+    @field_validator("sweep_channel")
+    @classmethod
+    def _channel_id(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not re.fullmatch(r"[CG][A-Z0-9]{6,}", value):
+            raise ValueError(
+                f"{value!r} is not a channel id: use the id like C0123ABCD (the channel's "
+                "details, at the bottom), not its name"
+            )
         return value
 
     def pipeline(self) -> PipelineConfig:
@@ -194,6 +225,9 @@ class Settings(BaseSettings):
             result_ttl=self.pipeline_result_ttl,
             job_timeout=self.pipeline_job_timeout,
             retries=self.pipeline_retries,
+            sweep_interval=self.sweep_interval,
+            sweep_mention=self.sweep_mention,
+            sweep_cover_hours=self.sweep_cover_hours,
         )
 
     def elasticsearch(self) -> ElasticsearchConfig | None:

@@ -6,12 +6,18 @@ arguments; :meth:`Workspace.rate_limit` makes the next calls of a method answer 
 ``Retry-After`` header and ``{"ok": false, "error": "ratelimited"}``, as Slack does. A wrong
 token gets ``invalid_auth``. ``apps.connections.open`` (app-level token only) hands out a Socket
 Mode URL on the same server (:mod:`sandbox.slack_socket` serves it).
+
+For the health sweep's "Open incident channel": ``conversations.create`` (Slack's name rules and
+``name_taken``), ``conversations.invite`` (comma-separated ``users``, ``force``) and
+``usergroups.users.list`` over the user groups a test defines with
+:meth:`Workspace.add_usergroup`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -41,6 +47,7 @@ class Channel:
     topic: str = ""
     purpose: str = ""
     created: int = 0
+    creator: str = "U0CREATOR"
     members: set[str] = field(default_factory=set)
     messages: list[dict[str, Any]] = field(default_factory=list)
 
@@ -55,7 +62,7 @@ class Channel:
             "is_private": self.is_private,
             "is_archived": False,
             "created": self.created,
-            "creator": "U0CREATOR",
+            "creator": self.creator,
             "is_member": False,
             "topic": {"value": self.topic, "creator": "", "last_set": 0},
             "purpose": {"value": self.purpose, "creator": "", "last_set": 0},
@@ -81,6 +88,7 @@ class Workspace:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.channels: dict[str, Channel] = {}
+        self.usergroups: dict[str, list[str]] = {}
         self.calls: list[Call] = []
         self._limits: dict[str, list[float]] = {}
         self._ts = 0.0
@@ -102,6 +110,15 @@ class Workspace:
             )
             self.channels[channel.id] = channel
             return channel
+
+    def add_usergroup(self, group_id: str, users: list[str]) -> None:
+        """A user group (``S0123ABC``, the id in ``<!subteam^ID>``) and its members."""
+        with self._lock:
+            self.usergroups[group_id] = list(users)
+
+    def channel_named(self, name: str) -> Channel | None:
+        """The channel called ``name``, if any."""
+        return next((c for c in list(self.channels.values()) if c.name == name), None)
 
     def post_as_user(self, channel: str, text: str, *, user: str = "U0HUMAN", **extra: Any) -> str:
         """A message someone (or an alert bot) posted; returns its ts."""
@@ -183,6 +200,60 @@ def _bot_message(ws: Workspace, args: dict[str, Any], ts: str) -> dict[str, Any]
     return message
 
 
+#: Slack's channel names: lowercase letters, digits, hyphens and underscores, 80 at most.
+_CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
+_TRUE = ("1", "true", True)
+
+
+def _create(ws: Workspace, args: dict[str, Any]) -> web.Response:
+    """``conversations.create``: the errors Slack documents for a name, then the channel."""
+    name = str(args.get("name", ""))
+    if not name:
+        return _error("invalid_name_required")
+    if len(name) > 80:
+        return _error("invalid_name_maxlength")
+    if not _CHANNEL_NAME.match(name):
+        return _error("invalid_name_specials")
+    if not name.strip("-_"):
+        return _error("invalid_name_punctuation")
+    if ws.channel_named(name) is not None:
+        return _error("name_taken")
+    channel = ws.create_channel(name, private=args.get("is_private") in _TRUE)
+    channel.creator = ws.bot_user_id
+    channel.members.add(ws.bot_user_id)
+    info = channel.info()
+    info["is_member"] = True
+    return web.json_response({"ok": True, "channel": info})
+
+
+def _invite(ws: Workspace, channel: Channel, args: dict[str, Any]) -> web.Response:
+    """``conversations.invite``: all or nothing, unless ``force`` skips the ones that fail."""
+    users = [u.strip() for u in str(args.get("users", "")).split(",") if u.strip()]
+    if not users:
+        return _error("no_user")
+    if len(users) > 1000:
+        return _error("too_many_users")
+    if ws.bot_user_id not in channel.members:
+        return _error("not_in_channel")
+    failed = [
+        {"user": u, "ok": False, "error": "cant_invite_self"}
+        if u == ws.bot_user_id
+        else {"user": u, "ok": False, "error": "already_in_channel"}
+        for u in users
+        if u == ws.bot_user_id or u in channel.members
+    ]
+    if failed and args.get("force") not in _TRUE:
+        return web.json_response({"ok": False, "error": failed[0]["error"], "errors": failed})
+    refused = {str(f["user"]) for f in failed}
+    channel.members.update(u for u in users if u not in refused)
+    info = channel.info()
+    info["is_member"] = True
+    answer: dict[str, Any] = {"ok": True, "channel": info}
+    if failed:
+        answer["errors"] = failed
+    return web.json_response(answer)
+
+
 def _find(channel: Channel, ts: str) -> dict[str, Any] | None:
     return next((m for m in channel.messages if m.get("ts") == ts), None)
 
@@ -202,6 +273,13 @@ def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
                 "is_enterprise_install": False,
             }
         )
+    if method == "conversations.create":
+        return _create(ws, args)
+    if method == "usergroups.users.list":
+        members = ws.usergroups.get(str(args.get("usergroup", "")))
+        if members is None:
+            return _error("no_such_subteam")
+        return web.json_response({"ok": True, "users": list(members)})
     if method.startswith(("chat.", "conversations.")) and channel is None:
         return _error("channel_not_found")
     assert channel is not None or not method.startswith(("chat.", "conversations."))
@@ -216,6 +294,8 @@ def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
             return _error("method_not_supported_for_channel_type")
         channel.members.add(ws.bot_user_id)
         return web.json_response({"ok": True, "channel": channel.info()})
+    if method == "conversations.invite" and channel:
+        return _invite(ws, channel, args)
     if method == "conversations.history" and channel:
         limit = int(args.get("limit") or 100)
         top = [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]]

@@ -21,6 +21,8 @@ def test_manifest_subscribes_to_every_event_and_the_command() -> None:
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/rca"]
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"chat:write", "channels:join", "commands", "groups:history"} <= scopes
+    # The health sweep's button: conversations.create and .invite, usergroups.users.list.
+    assert {"channels:manage", "usergroups:read"} <= scopes
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
 
