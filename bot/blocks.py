@@ -28,17 +28,20 @@ WRONG_ACTION = "rca_wrong_root_cause"
 Block = dict[str, Any]
 
 
-def _section(text: str) -> Block:
+def section(text: str) -> Block:
+    """A mrkdwn section, cut to Slack's limit (untrusted parts escaped by the caller)."""
     if len(text) > MAX_SECTION:
         text = text[: MAX_SECTION - 1] + "…"
     return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
 
-def _context(text: str) -> Block:
+def context(text: str) -> Block:
+    """A context line of mrkdwn, cut to Slack's limit."""
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
 
 
-def _header(text: str) -> Block:
+def header(text: str) -> Block:
+    """A plain-text header, cut to Slack's limit."""
     plain = text if len(text) <= MAX_HEADER else text[: MAX_HEADER - 1] + "…"
     return {"type": "header", "text": {"type": "plain_text", "text": plain}}
 
@@ -91,8 +94,8 @@ def narrative_block(narrative: Narrative | None) -> Block | None:
         return None
     if narrative.status == "ok":
         text = " ".join(cited(s, narrative.references) for s in narrative.sentences)
-        return _section(f"*What happened*\n{text}")
-    return _context(
+        return section(f"*What happened*\n{text}")
+    return context(
         f":information_source: Narrative unavailable: {escape(narrative.reason, limit=300)}. "
         "The summary below is computed from the evidence."
     )
@@ -132,10 +135,10 @@ def summary_blocks(
     blocks: list[Block] = []
     explained = narrative_block(narrative)
     if root is None:
-        blocks.append(_header("No root cause found"))
-        blocks.append(_section("Nothing anomalous in the scanned telemetry."))
+        blocks.append(header("No root cause found"))
+        blocks.append(section("Nothing anomalous in the scanned telemetry."))
     else:
-        blocks.append(_header(f"Likely root cause: {root.service}"))
+        blocks.append(header(f"Likely root cause: {root.service}"))
         if explained is not None:
             blocks.append(explained)
         text = f"*Root cause:* {code(root.service, limit=80)} (team {escape(root.team)})"
@@ -145,20 +148,20 @@ def summary_blocks(
             text += f"\n*Change:* {escape(change.kind)} {what}{escape(_numbers(change))}"
         reason = escape(root.reasons[0], limit=400) if root.reasons else "no reason recorded"
         text += f"\n*Confidence:* {escape(root.confidence)}: {reason}"
-        blocks.append(_section(text))
+        blocks.append(section(text))
     evidence = _top_evidence(summary)
     if evidence:
         lines = [evidence_line(f) for f in evidence]
-        blocks.append(_section("*Evidence*\n" + "\n".join(lines)))
+        blocks.append(section("*Evidence*\n" + "\n".join(lines)))
     if summary.symptoms_ruled_out:
         names = ", ".join(escape(s) for s in summary.symptoms_ruled_out[:15])
         more = len(summary.symptoms_ruled_out) - 15
         blocks.append(
-            _section(f"*Ruled out (symptoms):* {names}" + (f" and {more} more" if more > 0 else ""))
+            section(f"*Ruled out (symptoms):* {names}" + (f" and {more} more" if more > 0 else ""))
         )
     if summary.next_steps:
         steps = "\n".join(f"• {escape(s, limit=300)}" for s in summary.next_steps[:6])
-        blocks.append(_section("*Next steps*\n" + steps))
+        blocks.append(section("*Next steps*\n" + steps))
     footer = []
     if summary.notify is not None:
         owner = group_label(summary.notify.slack_group, summary.notify.team)
@@ -168,7 +171,7 @@ def summary_blocks(
     if summary.sources_missing:
         footer.append("Missing: " + ", ".join(escape(m.source) for m in summary.sources_missing))
     footer.append(f"Investigation {escape(summary.investigation_id)} · details in the thread")
-    blocks.append(_context(" · ".join(footer)))
+    blocks.append(context(" · ".join(footer)))
     blocks.append(actions_block(summary.investigation_id))
     return blocks[:MAX_BLOCKS]
 
@@ -212,7 +215,7 @@ def progress_blocks(channel_name: str, events: Sequence[ProgressEvent]) -> list[
         lines.append("Concluded; writing the explanation…")
     elif any(e.kind == "ranked" for e in events):
         lines.append("Ranked the suspects; looking closer at the top ones.")
-    return [_section("\n".join(lines))]
+    return [section("\n".join(lines))]
 
 
 def progress_text(channel_name: str) -> str:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
-from bot.blocks import MAX_BLOCKS, MAX_FALLBACK, MAX_HEADER, MAX_SECTION
+from bot.blocks import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, Block, context, header, section
 from bot.escape import code, escape, group_mention, link
 from investigators.sweep import SUSTAINED, Degradation, Evidence, SweepState
 
@@ -23,23 +22,6 @@ EVIDENCE_LINES, REASONS = 5, 3
 CALLERS = 10
 #: Degradations listed by ``/rca sweep``.
 STATUS_LINES = 15
-
-Block = dict[str, Any]
-
-
-def _section(text: str) -> Block:
-    if len(text) > MAX_SECTION:
-        text = text[: MAX_SECTION - 1] + "…"
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
-
-
-def _header(text: str) -> Block:
-    plain = text if len(text) <= MAX_HEADER else text[: MAX_HEADER - 1] + "…"
-    return {"type": "header", "text": {"type": "plain_text", "text": plain}}
 
 
 def clock_time(epoch: float, *, now: float | None = None) -> str:
@@ -93,10 +75,10 @@ def _body(d: Degradation, *, owner: str) -> list[Block]:
     if s.change is not None:
         what += "\n" + _change_text(s.change)
     what += f"\n*Owning team:* {owner}"
-    blocks = [_section(what)]
+    blocks = [section(what)]
     if s.evidence:
         lines = "\n".join(_evidence_line(e) for e in s.evidence[:EVIDENCE_LINES])
-        blocks.append(_section("*Evidence*\n" + lines))
+        blocks.append(section("*Evidence*\n" + lines))
     return blocks
 
 
@@ -112,7 +94,7 @@ def headsup_blocks(
     """The heads-up: degrading (with the button) or recovered (without), as it stands now."""
     recovered = d.status == "recovered"
     title = f"Recovered: {d.service}" if recovered else f"Heads-up: {d.service} is degrading"
-    blocks = [_header(title), *_body(d, owner=owner_label(d.team, slack_group, mention=mention))]
+    blocks = [header(title), *_body(d, owner=owner_label(d.team, slack_group, mention=mention))]
     seen = f"Seen in {d.sweeps} sweeps since {clock_time(d.first_seen, now=now)}"
     if recovered and d.recovered_at is not None:
         seen += f" · recovered at {clock_time(d.recovered_at, now=now)}"
@@ -123,7 +105,7 @@ def headsup_blocks(
     if muted:
         footer.append(muted)
     footer.append("`/rca mute SERVICE 2h` silences a known issue")
-    blocks.append(_context(" · ".join(footer)))
+    blocks.append(context(" · ".join(footer)))
     if not recovered and incident_channel is None:
         blocks.append(
             {
@@ -165,13 +147,13 @@ def incident_intro_blocks(
     d: Degradation, *, slack_group: str | None, ops_channel: str, now: float | None = None
 ) -> list[Block]:
     """The first message of an incident channel opened from a heads-up: the sweep's evidence."""
-    header = _header(f"From the health sweep: {d.service} is degrading")
+    title = header(f"From the health sweep: {d.service} is degrading")
     footer = (
         f"Seen in {d.sweeps} sweeps since {clock_time(d.first_seen, now=now)} · "
         f"heads-up in <#{ops_channel}> · an investigation starts below"
     )
     owner = owner_label(d.team, slack_group, mention=False)
-    return [header, *_body(d, owner=owner), _context(footer)]
+    return [title, *_body(d, owner=owner), context(footer)]
 
 
 def incident_intro_text(d: Degradation) -> str:

@@ -53,27 +53,11 @@ class Handle:
     joined: bool
 
 
-class RqExecutor:
-    """Investigations on RQ workers; state in Redis under the configured key prefix."""
+class _Reads:
+    """What the bot reads of an investigation, from a store (shared by both executors)."""
 
-    def __init__(
-        self, config: PipelineConfig, *, config_ref: str, client: redis.Redis | None = None
-    ) -> None:
-        self.config = config
-        self.config_ref = config_ref
-        self.client = client or redis.Redis.from_url(config.redis_url)
-        self.store: Store = RedisStore.from_url(config.redis_url)
-
-    def start(self, request: IncidentRequest) -> Handle:
-        """Plan and enqueue, or join the investigation already serving this incident."""
-        inv, joined = begin(
-            request, store=self.store, config=self.config, config_ref=self.config_ref
-        )
-        if not joined:
-            enqueue_investigation(
-                queue_of(self.config, self.client), self.config, inv.plan, self.config_ref
-            )
-        return Handle(inv.id, request.incident_id, joined)
+    config: PipelineConfig
+    store: Store
 
     def _inv(self, investigation_id: str) -> Investigation:
         return Investigation.load(self.store, self.config, investigation_id)
@@ -97,6 +81,29 @@ class RqExecutor:
     def usage(self, investigation_id: str) -> list[LlmUsage]:
         """Every language-model call made for the investigation."""
         return self._inv(investigation_id).usage()
+
+
+class RqExecutor(_Reads):
+    """Investigations on RQ workers; state in Redis under the configured key prefix."""
+
+    def __init__(
+        self, config: PipelineConfig, *, config_ref: str, client: redis.Redis | None = None
+    ) -> None:
+        self.config = config
+        self.config_ref = config_ref
+        self.client = client or redis.Redis.from_url(config.redis_url)
+        self.store: Store = RedisStore.from_url(config.redis_url)
+
+    def start(self, request: IncidentRequest) -> Handle:
+        """Plan and enqueue, or join the investigation already serving this incident."""
+        inv, joined = begin(
+            request, store=self.store, config=self.config, config_ref=self.config_ref
+        )
+        if not joined:
+            enqueue_investigation(
+                queue_of(self.config, self.client), self.config, inv.plan, self.config_ref
+            )
+        return Handle(inv.id, request.incident_id, joined)
 
     def ask(self, investigation_id: str, question: str) -> QaAnswer | None:
         """The model's answer to a thread question (None before the summary); call off-loop."""
@@ -159,7 +166,7 @@ async def drive(inv: Investigation) -> None:
     await narrate_step(inv)
 
 
-class InProcessExecutor:
+class InProcessExecutor(_Reads):
     """What the bot needs of the pipeline, in this process: for the demo when Redis is absent.
 
     Investigations run on an event loop of its own thread; state lives in a dict.
@@ -181,29 +188,6 @@ class InProcessExecutor:
             running = asyncio.run_coroutine_threadsafe(drive(inv), self._loop)
             running.add_done_callback(_log_failure)
         return Handle(inv.id, request.incident_id, joined)
-
-    def _inv(self, investigation_id: str) -> Investigation:
-        return Investigation.load(self.store, self.config, investigation_id)
-
-    def progress(self, investigation_id: str, since: int = 0) -> list[ProgressEvent]:
-        """Progress events from position ``since`` on."""
-        return self._inv(investigation_id).events(since)
-
-    def summary(self, investigation_id: str) -> Summary | None:
-        """The summary, once made."""
-        return self._inv(investigation_id).summary()
-
-    def record(self, investigation_id: str) -> Record | None:
-        """What the investigation did, once its summary is made."""
-        return self._inv(investigation_id).record()
-
-    def narrative(self, investigation_id: str) -> Narrative | None:
-        """The narrative, once the model answered or gave up."""
-        return self._inv(investigation_id).narrative()
-
-    def usage(self, investigation_id: str) -> list[LlmUsage]:
-        """Every language-model call made for the investigation."""
-        return self._inv(investigation_id).usage()
 
     def ask(self, investigation_id: str, question: str) -> QaAnswer | None:
         """The model's answer to a thread question, run on the investigations' loop."""
