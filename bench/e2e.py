@@ -66,7 +66,7 @@ from sandbox.world import (  # noqa: E402
     Standins,
     llm_env,
     pipeline_env,
-    signal_env,
+    signals_env,
     write_catalog,
 )
 
@@ -156,18 +156,6 @@ def _catalog(scenario: Scenario, path: Path) -> Path:
         entry["slack_group"] = ids[team]
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
-
-
-def _signals(scenarios: list[Scenario]) -> dict[str, str]:
-    """DD_* signals covering every metric of every scenario (workers read them once, at start)."""
-    env = signal_env(scenarios[0].bundle)
-    extra: list[str] = []
-    for scenario in scenarios:
-        for item in signal_env(scenario.bundle)["DD_EXTRA_SIGNALS"].split(","):
-            if item and item not in extra:
-                extra.append(item)
-    env["DD_EXTRA_SIGNALS"] = ",".join(extra)
-    return env
 
 
 async def _reload_logs(url: str, scenario: Scenario) -> int:
@@ -383,7 +371,7 @@ def run(
                     prefix=prefix,
                     queue=queue,
                 ),
-                **_signals(scenarios),
+                **signals_env([s.bundle for s in scenarios]),
                 **llm_env(standins),
                 "INVESTIGATION_DEADLINE": str(deadline),
             }

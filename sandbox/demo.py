@@ -48,7 +48,7 @@ from sandbox.world import (
     Standins,
     llm_env,
     pipeline_env,
-    signal_env,
+    signals_env,
     write_catalog,
 )
 
@@ -270,7 +270,7 @@ def _run(
         ),
         **llm_env(standins),
     }
-    env["DD_EXTRA_SIGNALS"] = _all_signals([scenario, *later])
+    env.update(signals_env([s.bundle for s in (scenario, *later)]))
     os.environ.update(env)
     settings = load_settings(
         slack_bot_token=slack.workspace.token,
@@ -495,16 +495,6 @@ def _new_result(scenario: Scenario, executor: object) -> DemoResult:
         executor="rq" if isinstance(executor, RqExecutor) else "in-process",
         truth={"root": truth.root, "team": truth.team, "fault": truth.fault},
     )
-
-
-def _all_signals(scenarios: list[Scenario]) -> str:
-    """DD_EXTRA_SIGNALS covering every metric of every scenario."""
-    items: list[str] = []
-    for scenario in scenarios:
-        for item in signal_env(scenario.bundle)["DD_EXTRA_SIGNALS"].split(","):
-            if item and item not in items:
-                items.append(item)
-    return ",".join(items)
 
 
 class IncidentClock:

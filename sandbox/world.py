@@ -72,6 +72,18 @@ def signal_env(bundle: Bundle) -> dict[str, str]:
     return env
 
 
+def signals_env(bundles: list[Bundle]) -> dict[str, str]:
+    """:func:`signal_env` covering every metric of several bundles (workers read it once)."""
+    env = signal_env(bundles[0])
+    extra: list[str] = []
+    for bundle in bundles:
+        for item in signal_env(bundle)["DD_EXTRA_SIGNALS"].split(","):
+            if item and item not in extra:
+                extra.append(item)
+    env["DD_EXTRA_SIGNALS"] = ",".join(extra)
+    return env
+
+
 class Standins:
     """Datadog, GitHub, an Elasticsearch proxy and Anthropic, served from a thread of their own."""
 
