@@ -4,9 +4,11 @@ Each sweep ranks the whole estate (:func:`investigators.rca.rank`) over a rollin
 hands its confident suspects to :func:`advance`, which keeps one :class:`Degradation` per
 service and says what to do as :class:`Action` values:
 
-- a suspect seen in one sweep is ``pending``; seen again in the very next sweep it is sustained,
-  and gets one heads-up (``open``), unless an open incident channel already covers it or it is
-  muted (then it is ``suppressed``, and reported if that stops while it lasts);
+- a suspect is the top of a sweep's ranking at medium confidence or better; seen in one sweep it
+  is ``pending``; seen again in the very next sweep, with high confidence in one of them, or in
+  three sweeps in a row, it is sustained and gets one heads-up (``open``), unless an open
+  incident channel already covers it or it is muted (then it is ``suppressed``, and reported if
+  that stops while it lasts);
 - later sweeps that still see it ``confirm`` it (the heads-up is edited, never re-posted);
 - the first sweep that no longer sees a reported degradation says it ``recovered``.
 
@@ -23,9 +25,11 @@ from pydantic import BaseModel, Field
 
 from investigators.rca import RcaResult
 
-#: Ranking scores below this are never suspects: quiet estates top out below it.
-MIN_SCORE = 0.5
-#: Sweeps in a row that make a degradation sustained.
+#: Ranking scores below this are never suspects.
+MIN_SCORE = 0.25
+#: Sweeps in a row that make a degradation sustained when one was of high confidence; one more
+#: when none was (confidence flips between high and medium from sweep to sweep, and quiet
+#: estates rank nothing at high confidence: bench/sweep.py).
 SUSTAINED = 2
 #: Closed degradations kept in the state, newest last.
 KEEP_CLOSED = 50
@@ -62,6 +66,7 @@ class Degradation(BaseModel):
     first_window: int
     last_window: int
     sweeps: int = 1
+    high_sweeps: int = 0
     status: Literal["pending", "reported", "suppressed", "recovered"] = "pending"
     severity: str = "medium"
     suppressed_by: str | None = None
@@ -102,16 +107,24 @@ class Action(BaseModel):
 
 
 def suspects_of(result: RcaResult, teams: Mapping[str, str]) -> list[str]:
-    """The services of a ranking confident enough to follow: high confidence, a real score."""
-    symptoms = set(result.symptoms)
-    return [
-        r.service
-        for r in result.ranking
-        if r.confidence == "high"
-        and r.score >= MIN_SCORE
-        and r.service not in symptoms
-        and r.service in teams
-    ]
+    """The service worth following in a ranking: its top, at medium confidence or better."""
+    if not result.ranking:
+        return []
+    top = result.ranking[0]
+    followed = (
+        top.confidence in ("high", "medium")
+        and top.score >= MIN_SCORE
+        and top.service not in set(result.symptoms)
+        and top.service in teams
+    )
+    return [top.service] if followed else []
+
+
+def sustained(degradation: Degradation) -> bool:
+    """Seen long enough, and sure enough, for a heads-up."""
+    if degradation.high_sweeps:
+        return degradation.sweeps >= SUSTAINED
+    return degradation.sweeps >= SUSTAINED + 1
 
 
 def severity_of(suspect: Suspect) -> str:
@@ -167,7 +180,8 @@ def advance(
                 update={"last_window": window, "sweeps": found.sweeps + 1, "last": suspect}
             )
         found.severity = max(found.severity, severity_of(suspect), key=SEVERITIES.index)
-        if found.sweeps >= SUSTAINED and found.status in ("pending", "suppressed"):
+        found.high_sweeps += suspect.confidence == "high"
+        if sustained(found) and found.status in ("pending", "suppressed"):
             blocked = _blocked(suspect.service, at, covered, live_mutes)
             if blocked is not None:
                 found.status, found.suppressed_by = "suppressed", blocked

@@ -212,7 +212,7 @@ async def sweep_once(
         window=window,
         at=at,
         services=len(catalog.services),
-        anomalous=len(ranking.ranking) + len(ranking.symptoms),
+        anomalous=len(ranking.ranking),  # symptoms are ranked too
         suspects=[s.service for s in suspects],
         seconds=time.monotonic() - started,
         sources_missing=[r.source for r in results if r.status != "ok"],

@@ -112,3 +112,17 @@ def test_the_team_is_mentioned_only_at_or_above_the_configured_severity() -> Non
                 mention_severity=mention,
             )
         assert actions[0].mention is expected, (suspect.explains, mention)
+
+
+def _medium(service: str = "payments-db") -> Suspect:
+    return _suspect(service).model_copy(update={"confidence": "medium"})
+
+
+def test_without_high_confidence_it_takes_three_sweeps_in_a_row() -> None:
+    _, log = _run([[_medium()], [_medium()], [_medium()]])
+    assert log == [[], [], [("open", "payments-db")]]
+
+
+def test_one_high_confidence_sweep_of_two_is_enough() -> None:
+    _, log = _run([[_medium()], [_suspect()]])
+    assert log == [[], [("open", "payments-db")]]
