@@ -184,7 +184,9 @@ async def sweep_once(
     plan = make_plan(
         request,
         catalog=catalog,
-        sources=available_sources(config, SCAN_SOURCES),
+        # Changes come from the metric source's events (one request); GitHub's per-repository
+        # listings would cost a request per service every sweep, past its hourly quota.
+        sources=[s for s in available_sources(config, SCAN_SOURCES) if s != "changes"],
         deadline=config.deadline,
         baseline=config.baseline,
         lookahead=config.lookahead,
