@@ -73,6 +73,14 @@ class Service:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertRef:
+    """The series whose alert fired: a service and a metric name of ``Bundle.metrics``."""
+
+    service: str
+    metric: str
+
+
+@dataclass(frozen=True, slots=True)
 class Incident:
     """What was detected, when, and where people see it."""
 
@@ -80,6 +88,7 @@ class Incident:
     started_at: float
     title: str = ""
     symptom_services: tuple[str, ...] = ()
+    alert: AlertRef | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -168,11 +177,17 @@ def format_timestamp(seconds: float) -> str:
 _Timestamp = str | float | int
 
 
+class _WireAlert(msgspec.Struct):
+    service: str
+    metric: str
+
+
 class _WireIncident(msgspec.Struct):
     id: str
     started_at: _Timestamp
     title: str = ""
     symptom_services: list[str] | None = None
+    alert: _WireAlert | None = None
 
 
 class _WireService(msgspec.Struct):
@@ -389,11 +404,15 @@ def parse_bundle(document: bytes | str) -> Bundle:
         known(name, f"incident.symptom_services[{i}]")
         for i, name in enumerate(inc.symptom_services or [])
     )
+    alert = None
+    if inc.alert is not None:
+        alert = AlertRef(known(inc.alert.service, "incident.alert.service"), inc.alert.metric)
     incident = Incident(
         id=inc.id,
         title=inc.title,
         started_at=parse_timestamp(inc.started_at, "incident.started_at"),
         symptom_services=symptoms,
+        alert=alert,
     )
 
     metrics: list[Series] = []
@@ -412,6 +431,14 @@ def parse_bundle(document: bytes | str) -> Bundle:
         )
     # The raw documents can be large: drop them as soon as the arrays exist.
     del wire.metrics[:]
+    if alert is not None and not any(
+        m.service == alert.service and m.name == alert.metric for m in metrics
+    ):
+        raise BundleError(
+            "incident.alert.metric",
+            f"no series '{alert.metric}' of service '{alert.service}' in metrics: name one of "
+            "the bundle's series, or leave the alert out",
+        )
 
     logs = [
         LogSample(
@@ -476,6 +503,11 @@ def _iter_bundle_json(bundle: Bundle) -> Iterator[str]:
             "title": inc.title,
             "started_at": format_timestamp(inc.started_at),
             "symptom_services": list(inc.symptom_services),
+            **(
+                {"alert": {"service": inc.alert.service, "metric": inc.alert.metric}}
+                if inc.alert is not None
+                else {}
+            ),
         },
         "services": [
             {"name": s.name, "team": s.team, "depends_on": list(s.depends_on), "kind": s.kind}
