@@ -1,14 +1,38 @@
 """Per-series anomaly scores around an incident, with numpy and no I/O.
 
-For each series: a robust baseline from before the incident (median level plus a robust trend,
-spread from the median absolute deviation, floored so that constant and sparse count series do
-not explode), a direction by metric kind, and a *sustained* score: the typical robust z after the
-series' own onset, which the code finds itself, because the incident's start time is only a
-detection time and can be minutes off either way. Short spikes do not count; gaps do not break
-anything; series of different resolutions are scored on their own grids.
+The question asked of every series is: *did it change, for the worse, when the incident began?*
+The method, step by step:
 
-Series that share one time grid (most do) are scored together as one matrix, so thousands of
-services cost a few vectorised passes rather than thousands of Python loops.
+1. **Clean.** Points are sorted, repeated timestamps merged (their mean), non-finite times and
+   values dropped or kept as gaps (:func:`clean`). One bad series never stops the others.
+2. **A local before-and-after statistic.** At a candidate split point ``j`` of a series with
+   step ``s``: ``D(j) = median(x[j : j+H]) - median(x[j-L : j])``, the typical value over the
+   next ``H`` points (about five minutes) minus the typical value over the ``L`` points before
+   (about ten minutes). Both windows are in time, converted to points per resolution, with at
+   least one point after and two before, so the same code serves a 1 s export and 5-minute
+   rollups. The reference level is *local*: a history recorded at another time or under other
+   traffic (a shift present from the first point of the window) is not compared against, and
+   the tail of an earlier incident ends up behind the split rather than in it.
+3. **A spread calibrated on the series' own history.** The same statistic ``D`` is taken at
+   every position of the history before the candidates; its robust spread (1.4826 x MAD) says
+   how much ``D`` moves when nothing is wrong, seasons, autocorrelation and rollups included.
+   When the history is too short for that (minutes, or a few points), the spread comes from
+   point-to-point differences, and at worst from a floor relative to the level; counts have at
+   least their Poisson noise. A spread never goes below a small share of the level, so very
+   smooth series do not explode.
+4. **The score** is ``z(j) = direction x D(j) / spread``, in the bad direction of the metric
+   kind (latency, errors, saturation up; availability down; traffic and other either way),
+   capped at :data:`Z_CAP`. A change must also matter in size (5% of the level, 0.2% for
+   availability) to pass the bar.
+5. **The onset** is found from the data, not assumed: among the candidate splits, the one with
+   the highest ``z``; then walked back to the first point that already shows at least half of
+   that shift, so a ramp is dated from its start. Candidates lie in a window the caller gives:
+   around the alerting series' own onset when there is one (``around``), else around the
+   detection time. The baseline is whatever history exists before the split, even two points.
+
+Series sharing one time grid (most do) are scored as one matrix, and only the positions needed
+(the candidates, and a sample of at most :data:`HISTORY_POSITIONS` history positions for the
+spread) are computed, so thousands of services cost a few vectorised passes.
 """
 
 from __future__ import annotations
@@ -17,18 +41,26 @@ import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from investigators.bundle import MetricKind, Series
 
-#: How far before the detection time the search for an onset starts, and how far after it ends.
-LOOKBACK = 20 * 60.0
+#: Without an alert to lead, onsets are searched this far before and after detection (s).
+LOOKBACK = 30 * 60.0
 LOOKAHEAD = 30 * 60.0
-#: How much history, before the search window, the baseline uses.
-BASELINE = 90 * 60.0
-#: A series is anomalous when its sustained robust z reaches this.
+#: Around a leading onset: how much earlier a cause may begin, and how much later an effect.
+LEAD = 15 * 60.0
+LAG = 5 * 60.0
+#: Resolution from which a series counts as a coarse rollup (seconds).
+COARSE = 240.0
+#: The windows of the before-and-after statistic (seconds).
+BEFORE_WINDOW = 10 * 60.0
+AFTER_WINDOW = 5 * 60.0
+#: How many history positions calibrate the spread at most (evenly sampled).
+HISTORY_POSITIONS = 160
+#: A series is anomalous when its score reaches this.
 THRESHOLD = 4.0
 #: The lower bar for a dependency of an anomalous service (see :mod:`investigators.rca`).
 WEAK_THRESHOLD = 2.5
@@ -40,8 +72,6 @@ _MIN_EFFECT = {MetricKind.ERRORS: 0.0, MetricKind.AVAILABILITY: 0.002}
 _RELATIVE_FLOOR = {MetricKind.LATENCY, MetricKind.TRAFFIC, MetricKind.OTHER, MetricKind.ERRORS}
 # Thread and worker pools are left out on purpose: they fill up from waiting on slow calls.
 _INTRINSIC = re.compile(r"cpu|mem|heap|gc|conn|disk|fd|oom|swap|iops|throttl", re.I)
-
-
 _LEAKY = re.compile(r"mem|heap", re.I)
 
 
@@ -60,11 +90,11 @@ class SeriesAnomaly:
     """How unusual one series is around the incident."""
 
     series: Series
-    score: float  # sustained robust z in the bad direction (0 when normal)
-    peak: float  # highest sustained z
-    onset: float | None  # when the sustained anomaly began (Unix seconds)
-    level: float  # baseline level
-    current: float  # typical value since the onset (or in the window)
+    score: float  # robust z of the shift in the bad direction (0 when normal)
+    peak: float  # highest z among the candidate splits
+    onset: float | None  # when the shift began (Unix seconds)
+    level: float  # typical value before the onset
+    current: float  # typical value after the onset
     direction: int  # +1 worse when up, -1 worse when down
 
     @property
@@ -75,7 +105,7 @@ class SeriesAnomaly:
 
     @property
     def anomalous(self) -> bool:
-        """Whether the sustained score reaches the threshold."""
+        """Whether the score reaches the threshold."""
         return self.score >= THRESHOLD
 
     @property
@@ -84,6 +114,42 @@ class SeriesAnomaly:
         if abs(self.level) < 1e-9:
             return float("inf") if abs(self.current) > 1e-9 else 1.0
         return self.current / self.level
+
+
+class Unscorable(ValueError):
+    """A series that cannot be scored even after cleaning; the others go on."""
+
+
+def clean(series: Series) -> Series:
+    """Sorted times, repeated timestamps merged (mean), non-finite times dropped.
+
+    Connectors and bundles hand over what vendors return: points out of order, a timestamp twice
+    (Datadog rollups at a bucket edge), a ``NaN`` time. Values that are not finite become gaps.
+    """
+    times = np.asarray(series.times, dtype=np.float64)
+    values = np.asarray(series.values, dtype=np.float64)
+    if times.shape != values.shape:
+        raise Unscorable(f"{series.service} {series.name}: times and values differ in length")
+    keep = np.isfinite(times)
+    ordered = bool(keep.all()) and (times.size < 2 or bool(np.all(np.diff(times) > 0)))
+    finite_values = bool(np.all(np.isfinite(values) | np.isnan(values)))
+    if ordered and finite_values:
+        return series
+    times, values = times[keep], values[keep]
+    values = np.where(np.isfinite(values), values, np.nan)
+    order = np.argsort(times, kind="stable")
+    times, values = times[order], values[order]
+    unique, first = np.unique(times, return_index=True)
+    if unique.size != times.size:
+        groups = np.searchsorted(unique, times)
+        valid = ~np.isnan(values)
+        sums = np.bincount(groups, weights=np.where(valid, values, 0.0), minlength=unique.size)
+        counts = np.bincount(groups, weights=valid.astype(float), minlength=unique.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        times = unique
+    del first
+    return replace(series, times=times, values=values)
 
 
 def _direction(kind: MetricKind) -> int:
@@ -96,6 +162,8 @@ def _direction(kind: MetricKind) -> int:
 
 def _quantile(a: np.ndarray, q: float) -> np.ndarray:
     """NaN-ignoring quantile along the last axis, vectorised (numpy's own loops per row)."""
+    if a.shape[-1] == 0:
+        return np.full(a.shape[:-1], np.nan)
     ordered = np.sort(a, axis=-1)  # NaN sorts last
     valid = np.count_nonzero(~np.isnan(a), axis=-1)
     pos = q * np.maximum(valid - 1, 0)
@@ -111,111 +179,141 @@ def _median(a: np.ndarray) -> np.ndarray:
     return _quantile(a, 0.5)
 
 
+def _windows(values: np.ndarray, positions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``values[:, p + o]`` for every position and offset, NaN outside the series."""
+    idx = positions[:, None] + offsets[None, :]
+    inside = (idx >= 0) & (idx < values.shape[1])
+    picked = values[:, np.clip(idx, 0, values.shape[1] - 1)]
+    return np.where(inside[None, :, :], picked, np.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """The scores of the rows of one grid."""
+
+    score: np.ndarray
+    peak: np.ndarray
+    onset: np.ndarray  # NaN when none
+    level: np.ndarray
+    current: np.ndarray
+
+
 def _score_block(
     times: np.ndarray,
     values: np.ndarray,
     kinds: list[MetricKind],
-    detected_at: float,
-    leaky: np.ndarray,
-) -> list[tuple[float, float, float | None, float, float]]:
-    """Score rows of ``values`` (one series each) sampled at ``times``."""
-    rows = values.shape[0]
-    empty: list[tuple[float, float, float | None, float, float]] = [
-        (0.0, 0.0, None, float("nan"), float("nan"))
-    ] * rows
-    if times.size < 4:
-        return empty
+    window: tuple[float, float],
+) -> _Block:
+    """Score rows of ``values`` (one series each) sampled at ``times``; splits within ``window``."""
+    rows, n = values.shape
+    nan = np.full(rows, np.nan)
+    zero = np.zeros(rows)
+    if n < 3:
+        return _Block(zero, zero, nan, nan, nan)
     step = float(np.median(np.diff(times)))
-    w0, w1 = detected_at - LOOKBACK, detected_at + LOOKAHEAD
-    base_mask = (times < w0) & (times >= w0 - BASELINE)
-    if np.count_nonzero(base_mask) < 6:
-        base_mask = times < w0
-    win_mask = (times >= w0) & (times <= w1)
-    if np.count_nonzero(base_mask) < 3 or np.count_nonzero(win_mask) < 1:
-        return empty
-    base, bt = values[:, base_mask], times[base_mask]
-    win, wt = values[:, win_mask], times[win_mask]
+    before = int(np.clip(round(BEFORE_WINDOW / step), 2, 60))
+    after = int(np.clip(round(AFTER_WINDOW / step), 1, 60))
+    # A split needs two points before it, and three after it (a burst at the newest points is
+    # not yet a fault); a point alone after it only for coarse rollups, where one point already
+    # sums up minutes.
+    lo = max(int(np.searchsorted(times, window[0])), 2)
+    last = n - 1 if step >= COARSE else n - min(3, max(after, 2))
+    hi = min(int(np.searchsorted(times, window[1], side="right")) - 1, last)
+    if hi < lo:
+        return _Block(zero, zero, nan, nan, nan)
+    candidates = np.arange(lo, hi + 1)
+    # History positions whose after-window ends before the first candidate.
+    history = np.arange(before, max(lo - after + 1, before))
+    if history.size > HISTORY_POSITIONS:
+        history = history[np.linspace(0, history.size - 1, HISTORY_POSITIONS).astype(np.intp)]
+    # Just before the candidates: a change already under way there is older than this incident.
+    pre = np.arange(max(lo - before, 2), lo)
+    history = history[history < pre[0]] if pre.size else history
+    positions = np.concatenate([history, pre, candidates])
+    back = np.arange(-before, 0)
+    ahead = np.arange(0, after)
+    level_at = _median(_windows(values, positions, back))
+    after_at = _median(_windows(values, positions, ahead))
+    shift = after_at - level_at
 
-    # Level and a robust trend: medians of the two halves of the baseline.
-    half = bt.size // 2
-    older, second = _median(base[:, :half]), _median(base[:, half:])
-    gap = max(float(np.median(bt[half:]) - np.median(bt[:half])), step)
-    slope = np.nan_to_num((second - older) / gap)
-    ref = float(np.median(bt[half:]))
-    level_at_ref = second
-    resid = base - (level_at_ref[:, None] + slope[:, None] * (bt - ref))
-    mad = 1.4826 * _median(np.abs(resid - _median(resid)[:, None]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean_ad = np.nanmean(np.abs(resid), axis=1)
-    diff_sd = 1.4826 * _median(np.abs(np.diff(base, axis=1))) / np.sqrt(2)
-    level = np.nan_to_num(level_at_ref)
-    spread = np.fmax(np.fmax(mad, 0.8 * mean_ad), diff_sd)
-    # A floor relative to the level, for series too smooth to have a spread of their own; not
-    # for bounded ratios (availability, saturation), where a few points near the bound matter.
+        hist_shift = shift[:, : history.size]
+        enough = np.count_nonzero(~np.isnan(hist_shift), axis=1) >= 8
+        centre = _median(hist_shift)
+        deviation = np.abs(hist_shift - centre[:, None])
+        # The MAD, or the 90th percentile for heavy tails: a shift as large as one seen at one
+        # normal position in ten is no news, however still the series is the rest of the time.
+        calibrated = np.fmax(1.4826 * _median(deviation), _quantile(deviation, 0.9) / 1.645)
+        # Too little history: the noise of single points, scaled to a difference of medians.
+        prior = values[:, : max(lo, 3)]
+        diffs = np.abs(np.diff(prior, axis=1))
+        point_sd = 1.4826 * _median(diffs) / np.sqrt(2)
+        from_points = point_sd * 1.25 * np.sqrt(1.0 / before + 1.0 / after)
+    spread = np.where(enough, calibrated, from_points)
+    skip = history.size + pre.size
+    level = level_at[:, skip:]
+    ref_level = np.nan_to_num(_median(values[:, max(lo - before, 0) : lo]))
     relative = np.array([k in _RELATIVE_FLOOR for k in kinds])
-    spread = np.fmax(np.nan_to_num(spread), np.where(relative, 0.02, 0.002) * np.abs(level))
+    floor = np.where(relative, 0.02, 0.002) * np.abs(ref_level)
+    spread = np.fmax(np.nan_to_num(spread), floor)
     is_err = np.array([k is MetricKind.ERRORS for k in kinds])
-    if is_err.any():  # counts: at least the Poisson noise of the baseline rate
-        poisson = np.sqrt(np.fmax(level, 1.0 / step) / step)
+    if is_err.any():  # error rates: at least the Poisson noise of the level, over the window
+        poisson = np.sqrt(np.fmax(np.abs(ref_level), 1.0 / step) / (step * after))
         spread = np.where(is_err, np.fmax(spread, poisson), spread)
+    # Whole numbers before the candidates are counts per interval: at least their Poisson noise,
+    # so a count going from 0 to 1 is not news.
+    prior = values[:, :lo]
+    counted = np.all(np.isnan(prior) | (prior == np.round(prior)), axis=1) & (
+        np.count_nonzero(~np.isnan(prior), axis=1) >= 2
+    )
+    counts = counted & np.array([k is not MetricKind.AVAILABILITY for k in kinds])
+    spread = np.where(
+        counts, np.fmax(spread, np.sqrt(np.fmax(np.abs(ref_level), 1.0) / after)), spread
+    )
     spread = np.fmax(spread, 1e-9)
 
-    # Expected value in the window: the trend, damped so it cannot run away over 50 minutes.
-    horizon = np.clip(wt - ref, 0, 30 * 60)
-    expected = level[:, None] + 0.5 * slope[:, None] * horizon
-    # Memory should stay flat: growth through the baseline is a leak, not a trend to follow,
-    # so those series are judged against the older half of their baseline.
-    expected = np.where(leaky[:, None], np.nan_to_num(older)[:, None], expected)
-    z = (win - expected) / spread[:, None]
     dirs = np.array([_direction(k) for k in kinds], dtype=float)
-    z = np.where(dirs[:, None] == 0, np.abs(z), z * np.where(dirs == 0, 1, dirs)[:, None])
-    z = np.clip(z, -Z_CAP, Z_CAP)
+    moved = shift[:, skip:]
 
-    # Sustained: the median of each point and the few after it (about four minutes).
-    width = int(np.clip(round(240 / step), 2, 24))
-    width = min(width, z.shape[1])
-    if z.shape[1] >= width:
-        pad = np.concatenate([z, np.full((rows, width - 1), np.nan)], axis=1)
-        windows = np.lib.stride_tricks.sliding_window_view(pad, width, axis=1)
-        sustained = _median(windows)
-        # Near the end of the data a window holds fewer points: too few to call it sustained.
-        enough = np.count_nonzero(~np.isnan(windows), axis=2) >= min(3, width)
-        sustained = np.where(enough, sustained, np.nan)
-    else:
-        sustained = z
-    # Onset: the first point whose following few minutes hold above the bar; below it, the
-    # first weak rise is kept for dependencies (see investigators.rca).
-    filled = np.nan_to_num(sustained, nan=-np.inf)
-    peak = np.maximum(filled.max(axis=1), 0.0)
-    strong, weak = filled >= THRESHOLD, filled >= WEAK_THRESHOLD
-    has_strong, has_weak = strong.any(axis=1), weak.any(axis=1)
-    first = np.where(has_strong, strong.argmax(axis=1), weak.argmax(axis=1))
-    # The sustained window looks ahead, so its first hit can precede the change by half a
-    # window; the onset is the first point in that window that is itself over the bar.
-    bar = np.where(has_strong, THRESHOLD, WEAK_THRESHOLD)[:, None]
-    cols = np.arange(z.shape[1])[None, :]
-    inside = (cols >= first[:, None]) & (cols < first[:, None] + width)
-    over = inside & (np.nan_to_num(z, nan=-np.inf) >= bar)
-    first = np.where(over.any(axis=1), over.argmax(axis=1), first)
-    since = np.arange(z.shape[1])[None, :] >= np.where(has_strong, first, 0)[:, None]
-    after = np.where(since, z, np.nan)
-    # The score is what most of the time since the onset looks like (a low quantile), so a
-    # burst of a few points, even one at the very end of the data, does not pass for a fault.
-    typical = np.nan_to_num(_quantile(after, 0.4))
-    current = _median(np.where(since, win, np.nan))
-    score = np.where(has_strong, np.maximum(typical, 0.0), peak)
-    # A change must also matter in size, not only stand out from a very smooth series: 5% of
-    # the level (0.2% for availability, where 99.9% -> 99.7% is news). Counts are exempt:
-    # their Poisson floor already sets the bar.
-    effect = np.abs(np.nan_to_num(current) - np.where(leaky, np.nan_to_num(older), level))
-    minimum = np.array([_MIN_EFFECT.get(k, 0.05) for k in kinds]) * np.abs(level)
-    score = np.where(effect >= minimum, score, np.minimum(score, WEAK_THRESHOLD - 0.01))
-    out: list[tuple[float, float, float | None, float, float]] = []
-    for i in range(rows):
-        onset = float(wt[first[i]]) if has_strong[i] or has_weak[i] else None
-        out.append((float(score[i]), float(peak[i]), onset, float(level[i]), float(current[i])))
-    return out
+    def oriented(d: np.ndarray) -> np.ndarray:
+        z = d / spread[:, None]
+        return np.where(dirs[:, None] == 0, np.abs(z), z * dirs[:, None])
+
+    z = oriented(moved)
+    earlier = oriented(shift[:, history.size : skip])
+    earlier_best = (
+        np.nan_to_num(earlier, nan=-np.inf).max(axis=1) if pre.size else np.full(rows, -np.inf)
+    )
+    # A change must also matter in size, not only stand out from a very smooth series.
+    minimum = np.array([_MIN_EFFECT.get(k, 0.05) for k in kinds])[:, None] * np.abs(level)
+    z = np.where(np.abs(moved) >= minimum, z, np.minimum(z, WEAK_THRESHOLD - 0.01))
+    z = np.clip(np.nan_to_num(z, nan=-np.inf), -Z_CAP, Z_CAP)
+    best = z.argmax(axis=1)
+    score = np.maximum(z[np.arange(rows), best], 0.0)
+    # A shift as large just before the window began earlier: not this incident's change.
+    score = np.where(earlier_best >= 0.8 * score, np.minimum(score, WEAK_THRESHOLD - 0.01), score)
+    # The onset. The largest shift is reached late by a growing fault, and a split shortly before
+    # a step already sees it in its after-window. So: the first split over the bar, back to the
+    # start of its run over the lower bar, then on to the first point that itself shows at
+    # least half of the shift.
+    r = np.arange(rows)
+    cols = np.arange(candidates.size)[None, :]
+    upto = cols <= best[:, None]
+    crossing = (z >= np.minimum(THRESHOLD, score)[:, None]) & upto
+    first = np.where(crossing.any(axis=1), crossing.argmax(axis=1), best)
+    calm = np.maximum.accumulate(np.where(z >= WEAK_THRESHOLD, -1, cols), axis=1)
+    run = np.where(first > 0, np.minimum(calm[r, np.maximum(first - 1, 0)] + 1, first), first)
+    target, base = moved[r, best], level[r, best]
+    seg = values[:, candidates] - base[:, None]
+    showing = (np.abs(seg) >= 0.5 * np.abs(target)[:, None]) & (
+        np.sign(seg) == np.sign(target)[:, None]
+    )
+    showing &= (cols >= run[:, None]) & upto
+    start = np.where(showing.any(axis=1), showing.argmax(axis=1), best)
+    onset = np.where(score >= WEAK_THRESHOLD, times[candidates][start], np.nan)
+    current = after_at[:, skip:][np.arange(rows), best]
+    return _Block(score, score, onset, base, current)
 
 
 def _by_grid(series: Iterable[Series]) -> list[list[Series]]:
@@ -235,25 +333,51 @@ def _by_grid(series: Iterable[Series]) -> list[list[Series]]:
     return [group for same_ends in groups.values() for group in same_ends]
 
 
-def score_series(series: Iterable[Series], *, detected_at: float) -> list[SeriesAnomaly]:
-    """Score every series; those sharing a time grid are scored together."""
+def score_series(
+    series: Iterable[Series], *, detected_at: float, around: float | None = None
+) -> list[SeriesAnomaly]:
+    """Score every series; those sharing a time grid are scored together.
+
+    ``around`` is the onset of the series that leads the search (the alert's): splits are then
+    sought from :data:`LEAD` before it to :data:`LAG` after it. Without it, from
+    :data:`LOOKBACK` before detection to :data:`LOOKAHEAD` after.
+    """
+    if around is None:
+        window = (detected_at - LOOKBACK, detected_at + LOOKAHEAD)
+    else:
+        window = (around - LEAD, around + LAG)
     results: list[SeriesAnomaly] = []
-    for members in _by_grid(series):
+    cleaned = []
+    for s in series:
+        try:
+            cleaned.append(clean(s))
+        except Unscorable:
+            continue
+    for members in _by_grid(cleaned):
         times = members[0].times
         matrix = (
             np.vstack([m.values for m in members])
             if len(members) > 1
             else members[0].values[None, :]
         )
-        leaky = np.array([is_leaky(m.name, m.kind) for m in members])
-        scored = _score_block(times, matrix, [m.kind for m in members], detected_at, leaky)
-        for m, (score, peak, onset, level, current) in zip(members, scored, strict=True):
+        kinds = [m.kind for m in members]
+        # Around a leading onset, each series may lag it by up to one of its own steps more.
+        step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+        own = window
+        if around is not None:
+            # A coarse point already spans the trouble's travel and the alert's own delay: from
+            # a rollup of COARSE or more, a cause may lead by one point, no more.
+            own = (around - (LEAD if step < COARSE else step), window[1] + step)
+        block = _score_block(times, matrix, kinds, own)
+        for i, m in enumerate(members):
+            onset = float(block.onset[i])
+            level, current = float(block.level[i]), float(block.current[i])
             results.append(
                 SeriesAnomaly(
                     series=m,
-                    score=score,
-                    peak=peak,
-                    onset=onset,
+                    score=float(block.score[i]),
+                    peak=float(block.peak[i]),
+                    onset=onset if np.isfinite(onset) else None,
                     level=level,
                     current=current,
                     direction=_direction(m.kind) or (1 if current >= level else -1),

@@ -6,7 +6,8 @@ Pure: built from a :class:`~investigators.bundle.Bundle` by :func:`collect_evide
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -117,10 +118,89 @@ class ServiceEvidence:
         return max(added) if added else None
 
 
-def collect_evidence(bundle: Bundle) -> dict[str, ServiceEvidence]:
-    """Score every series and gather the results per service."""
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """What leads the search: the series people are looking at, and when it changed."""
+
+    service: str | None  # the alerting (or symptom) service whose series leads
+    metric: str | None
+    onset: float | None  # when that series changed for the worse; None when it did not
+    score: float  # how clearly it changed
+    declared: bool  # whether the bundle named the alert (rather than a symptom service)
+
+    @property
+    def quiet(self) -> bool:
+        """A named alert whose series shows nothing: what people see is not in the data."""
+        return self.service is not None and self.onset is None
+
+
+def find_lead(bundle: Bundle) -> Lead:
+    """The alerting series and its onset; failing that the symptom services' worst interface
+    series; failing that nothing (the search then centres on the detection time)."""
+    detected = bundle.incident.started_at
+    alert = bundle.incident.alert
+    if alert is not None:
+        pool = [m for m in bundle.metrics if m.service == alert.service and m.name == alert.metric]
+        declared = True
+        named = score_series(pool, detected_at=detected)
+        if not any(a.anomalous for a in named):
+            # The named series shows nothing: what else the alerting service shows, if anything.
+            pool = [m for m in bundle.metrics if m.service == alert.service and m.kind in INTERFACE]
+    else:
+        wanted = set(bundle.incident.symptom_services)
+        pool = [m for m in bundle.metrics if m.service in wanted and m.kind in INTERFACE]
+        declared = False
+    if not pool:
+        return Lead(None, None, None, 0.0, False)
+    scored = sorted(
+        score_series(pool, detected_at=detected), key=lambda a: (-a.score, a.series.name)
+    )
+    best = scored[0] if scored else None
+    if best is None:
+        return Lead(None, None, None, 0.0, False)
+    onset = best.onset if best.anomalous else None
+    if onset is None and not declared:
+        return Lead(None, None, None, 0.0, False)
+    return Lead(best.series.service, best.series.name, onset, best.score, declared)
+
+
+#: A share of the services shifting at one instant that no single fault explains.
+REGIME_SHARE = 0.3
+
+
+def discount_regime_shifts(scored: list[SeriesAnomaly], lead: Lead) -> list[SeriesAnomaly]:
+    """Shifts that many services make at one instant, before and apart from the leading series'
+    own change, are a change of regime (history recorded at another time, other traffic, a
+    deploy of the whole estate), not a fault: they are kept below the bar.
+
+    Only instants before the leading onset count, so the fault's own spread to its callers,
+    which follows the cause, is never taken for one.
+    """
+    if lead.onset is None:
+        return scored
+    services: dict[float, set[str]] = defaultdict(set)
+    covered: set[str] = set()
+    for a in scored:
+        covered.add(a.series.service)
+        if a.anomalous and a.onset is not None and a.onset < lead.onset:
+            services[a.onset].add(a.series.service)
+    if not covered:
+        return scored
+    regime = {t for t, names in services.items() if len(names) >= REGIME_SHARE * len(covered)}
+    if not regime:
+        return scored
+    return [
+        replace(a, score=min(a.score, WEAK_THRESHOLD - 0.01)) if a.onset in regime else a
+        for a in scored
+    ]
+
+
+def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, ServiceEvidence]:
+    """Score every series, led by the alert's onset when there is one, and gather per service."""
+    lead = lead or find_lead(bundle)
     evidence = {s.name: ServiceEvidence(s.name, s.team) for s in bundle.services}
-    for a in score_series(bundle.metrics, detected_at=bundle.incident.started_at):
+    scored = score_series(bundle.metrics, detected_at=bundle.incident.started_at, around=lead.onset)
+    for a in discount_regime_shifts(scored, lead):
         ev = evidence[a.series.service]
         ev.anomalies.append(a)
         ev.strength = max(ev.strength, a.score * kind_weight(a))

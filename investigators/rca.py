@@ -35,7 +35,14 @@ from pydantic import BaseModel, Field
 
 from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, SeriesAnomaly
 from investigators.bundle import Bundle, Change, ChangeKind, MetricKind
-from investigators.evidence import ServiceEvidence, carries, collect_evidence, find_anomalous
+from investigators.evidence import (
+    Lead,
+    ServiceEvidence,
+    carries,
+    collect_evidence,
+    find_anomalous,
+    find_lead,
+)
 from investigators.servicegraph import build_graph
 
 #: How much later than its caller's a cause's onset may be measured and still explain it (s).
@@ -116,7 +123,7 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
 
     A caller waits at most a few calls' worth of the dependency's extra latency, and fails at
     most as many requests as the calls that failed on the dependency (times fan-out and
-    retries). The bounds are generous (x10, x20): they only rule out a dependency that got a
+    retries). The bounds are generous (x5, x20): they only rule out a dependency that got a
     little worse under a caller that got much worse. A slow dependency can also make callers
     fail by timing out, so errors are only bounded when the cause is not slower; and a
     dependency that only fails (fast) hardly explains a caller that only got slower.
@@ -124,7 +131,7 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
     fit = 1.0
     slower, effect_slower = cause.latency_added_ms(), effect.latency_added_ms()
     if slower is not None and effect_slower is not None and effect_slower > 0:
-        fit = min(fit, 10.0 * max(slower, 0.0) / effect_slower)
+        fit = min(fit, 5.0 * max(slower, 0.0) / effect_slower)
     failing, effect_failing = cause.errors_added(), effect.errors_added()
     if (
         (slower is None or slower <= 0)
@@ -142,7 +149,7 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
         and effect_slower > 0
     ):
         fit = min(fit, 0.1)  # calls that fail fast barely slow a caller that does not fail
-    return fit**0.5
+    return fit
 
 
 def _fit(cause: Candidate, effect: Candidate) -> float:
@@ -241,21 +248,55 @@ def _share_blame(candidates: dict[str, Candidate]) -> None:
         c.coverage = (mass[name] + shared) / total
 
 
-def _weigh(
-    c: Candidate, *, earliest: float, detected: float, declared: list[str], graph: nx.DiGraph
-) -> float:
+def _reach(
+    candidates: dict[str, Candidate], graph: nx.DiGraph, sources: list[str]
+) -> dict[str, float]:
+    """How directly each candidate sits below where people see the trouble.
+
+    A fault travels from a dependency to its callers, so the cause of what the alerting service
+    shows is that service or one of its dependencies. Best: reached from it along a path of
+    anomalous services (the trouble's own trail); next: a dependency by some other path; last:
+    anything else (a caller, a bystander), which the graph says cannot have caused it, unless
+    the graph is wrong.
+    """
+    if not sources:
+        return dict.fromkeys(candidates, 1.0)
+    trail: set[str] = set()
+    frontier = [s for s in sources if s in graph]
+    below: set[str] = set()
+    for s in frontier:
+        below |= nx.descendants(graph, s) | {s}
+    trail = {s for s in frontier if s in candidates}
+    stack = list(trail)
+    while stack:
+        node = stack.pop()
+        for dep in graph.successors(node):
+            if dep in candidates and dep not in trail:
+                trail.add(dep)
+                stack.append(dep)
+    for s in frontier:  # the alerting service need not be anomalous itself to lead
+        for dep in graph.successors(s):
+            if dep in candidates and dep not in trail:
+                trail.add(dep)
+                stack = [dep]
+                while stack:
+                    node = stack.pop()
+                    for d in graph.successors(node):
+                        if d in candidates and d not in trail:
+                            trail.add(d)
+                            stack.append(d)
+    return {n: 1.0 if n in trail else 0.6 if n in below else 0.25 for n in candidates}
+
+
+def _weigh(c: Candidate, *, lead_at: float, detected: float, reach: float) -> float:
     """The candidate's raw score from its evidence."""
     ev = c.evidence
     rootness = 1.0 - c.explained
-    earliness = math.exp(-max(0.0, c.onset - earliest) / 300.0)
+    # Near the leading onset: a cause begins with or shortly before what people see.
+    earliness = math.exp(-max(0.0, c.onset - lead_at - 60.0 - ev.slack) / 300.0)
     # Trouble that began long after someone noticed is not what they noticed.
     timely = math.exp(-max(0.0, c.onset - detected - 600.0) / 600.0)
     strength = _saturating(ev.strength, 8.0) * (0.7 if ev.weak else 1.0)
-    # Where the alert fired: a cause should explain it, or at least sit below it.
-    reach = 1.0
-    if declared and not any(s == ev.name or s in c.explains for s in declared):
-        below = nx.ancestors(graph, ev.name)
-        reach = 0.8 if any(s in below for s in declared) else 0.35
     breadth = _saturating(len(c.explains), 2.0)
     return (
         rootness**1.5
@@ -272,7 +313,8 @@ def _weigh(
 def rank(bundle: Bundle) -> RcaResult:
     """Rank the root-cause candidates of one incident."""
     graph = build_graph(bundle.services)
-    evidence = collect_evidence(bundle)
+    lead = find_lead(bundle)
+    evidence = collect_evidence(bundle, lead)
     anomalous = find_anomalous(evidence, graph)
     if not anomalous:
         return RcaResult(incident_id=bundle.incident.id, ranking=[], symptoms=[], notify=None)
@@ -287,10 +329,12 @@ def rank(bundle: Bundle) -> RcaResult:
         c.change_weight = _change_weight(c.change, c.onset) if c.change else 0.0
     _explain(candidates, graph)
     _share_blame(candidates)
-    earliest = min(c.onset for c in candidates.values())
     declared = [s for s in bundle.incident.symptom_services if s in anomalous]
+    sources = [lead.service] if lead.service is not None else list(bundle.incident.symptom_services)
+    reach = _reach(candidates, graph, sources)
+    lead_at = lead.onset if lead.onset is not None else min(c.onset for c in candidates.values())
     for c in candidates.values():
-        c.raw = _weigh(c, earliest=earliest, detected=detected, declared=declared, graph=graph)
+        c.raw = _weigh(c, lead_at=lead_at, detected=detected, reach=reach[c.evidence.name])
 
     order = sorted(candidates.values(), key=lambda c: (-c.raw, c.evidence.name))
     top = order[0]
@@ -309,7 +353,10 @@ def rank(bundle: Bundle) -> RcaResult:
     ]
     callers = nx.ancestors(graph, top.evidence.name) | {top.evidence.name}
     unrelated = bool(bundle.incident.symptom_services) and not any(s in callers for s in alerted)
-    if (blind or unrelated) and top.confidence == "high":
+    # The alert's own series shows nothing, or the suspect is not below it: a tag would be a
+    # guess about something other than what people are looking at.
+    astray = lead.quiet or reach[top.evidence.name] < 1.0
+    if (blind or unrelated or astray) and top.confidence == "high":
         top.confidence = "medium"
     for c in order[1:]:
         c.confidence = "medium" if c.raw >= 0.6 * top.raw and top.raw > 0.3 else "low"
