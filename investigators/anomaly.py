@@ -309,7 +309,9 @@ def _score_block(
     showing = (np.abs(seg) >= 0.5 * np.abs(target)[:, None]) & (
         np.sign(seg) == np.sign(target)[:, None]
     )
-    showing &= (cols >= run[:, None]) & upto
+    # The best split may precede a step by half an after-window (its after-median already
+    # sees the step), so the first showing point is sought up to an after-window beyond it.
+    showing &= (cols >= run[:, None]) & (cols < (best + after)[:, None])
     start = np.where(showing.any(axis=1), showing.argmax(axis=1), best)
     onset = np.where(score >= WEAK_THRESHOLD, times[candidates][start], np.nan)
     current = after_at[:, skip:][np.arange(rows), best]

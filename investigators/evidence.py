@@ -6,8 +6,7 @@ Pure: built from a :class:`~investigators.bundle.Bundle` by :func:`collect_evide
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import networkx as nx
 
@@ -164,43 +163,12 @@ def find_lead(bundle: Bundle) -> Lead:
     return Lead(best.series.service, best.series.name, onset, best.score, declared)
 
 
-#: A share of the services shifting at one instant that no single fault explains.
-REGIME_SHARE = 0.3
-
-
-def discount_regime_shifts(scored: list[SeriesAnomaly], lead: Lead) -> list[SeriesAnomaly]:
-    """Shifts that many services make at one instant, before and apart from the leading series'
-    own change, are a change of regime (history recorded at another time, other traffic, a
-    deploy of the whole estate), not a fault: they are kept below the bar.
-
-    Only instants before the leading onset count, so the fault's own spread to its callers,
-    which follows the cause, is never taken for one.
-    """
-    if lead.onset is None:
-        return scored
-    services: dict[float, set[str]] = defaultdict(set)
-    covered: set[str] = set()
-    for a in scored:
-        covered.add(a.series.service)
-        if a.anomalous and a.onset is not None and a.onset < lead.onset:
-            services[a.onset].add(a.series.service)
-    if not covered:
-        return scored
-    regime = {t for t, names in services.items() if len(names) >= REGIME_SHARE * len(covered)}
-    if not regime:
-        return scored
-    return [
-        replace(a, score=min(a.score, WEAK_THRESHOLD - 0.01)) if a.onset in regime else a
-        for a in scored
-    ]
-
-
 def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, ServiceEvidence]:
     """Score every series, led by the alert's onset when there is one, and gather per service."""
     lead = lead or find_lead(bundle)
     evidence = {s.name: ServiceEvidence(s.name, s.team) for s in bundle.services}
     scored = score_series(bundle.metrics, detected_at=bundle.incident.started_at, around=lead.onset)
-    for a in discount_regime_shifts(scored, lead):
+    for a in scored:
         ev = evidence[a.series.service]
         ev.anomalies.append(a)
         ev.strength = max(ev.strength, a.score * kind_weight(a))

@@ -36,7 +36,6 @@ from pydantic import BaseModel, Field
 from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, SeriesAnomaly
 from investigators.bundle import Bundle, Change, ChangeKind, MetricKind
 from investigators.evidence import (
-    Lead,
     ServiceEvidence,
     carries,
     collect_evidence,
@@ -330,7 +329,8 @@ def rank(bundle: Bundle) -> RcaResult:
     _explain(candidates, graph)
     _share_blame(candidates)
     declared = [s for s in bundle.incident.symptom_services if s in anomalous]
-    sources = [lead.service] if lead.service is not None else list(bundle.incident.symptom_services)
+    # Where people see the trouble: the leading series' service and every declared symptom.
+    sources = list(dict.fromkeys([*([lead.service] if lead.service else []), *declared]))
     reach = _reach(candidates, graph, sources)
     lead_at = lead.onset if lead.onset is not None else min(c.onset for c in candidates.values())
     for c in candidates.values():

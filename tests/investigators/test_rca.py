@@ -43,7 +43,7 @@ def shop(b: IncidentBuilder) -> None:
 
 
 def db_saturation(*, symptoms: tuple[str, ...] = ("frontend",)) -> Bundle:
-    """The database's connections and query latency rise by about 6 robust-sd; its callers'
+    """The database's connections and query latency rise by about 10 robust-sd; its callers'
     error counts jump a hundredfold a minute or two later."""
     b = IncidentBuilder()
     shop(b)
@@ -230,7 +230,7 @@ def test_a_saturated_database_ranks_first_though_its_callers_look_far_worse(
     db_z = max(a.score for a in scores if a.series.service == "orders-db")
     caller_z = [a.score for a in scores if a.series.name == "trace.http.request.errors"]
     assert all(z == Z_CAP for z in caller_z)  # capped; uncapped they are in the hundreds
-    assert min(caller_z) >= 9 * db_z  # the premise: callers look an order of magnitude worse
+    assert min(caller_z) >= 5 * db_z  # the premise: callers look several times worse
 
     result = rank(bundle)
 
