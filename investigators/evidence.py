@@ -20,6 +20,15 @@ from investigators.bundle import Bundle, Change, MetricKind
 
 #: A fault reaches callers through these: slow or failed calls.
 INTERFACE = (MetricKind.LATENCY, MetricKind.ERRORS, MetricKind.AVAILABILITY)
+#: Failed calls, seen from either side.
+FAILING = (MetricKind.ERRORS, MetricKind.AVAILABILITY)
+#: What a symptom of each kind can come from: failures from failures (or timeouts), slowness from
+#: slowness or exhausted resources.
+EXPLAINED_BY = {
+    MetricKind.ERRORS: FAILING,
+    MetricKind.AVAILABILITY: FAILING,
+    MetricKind.LATENCY: (MetricKind.LATENCY, MetricKind.SATURATION),
+}
 
 _MS_PER_UNIT = {
     "ms": 1.0,
@@ -33,10 +42,19 @@ _MS_PER_UNIT = {
 }
 
 
-def kind_weight(a: SeriesAnomaly) -> float:
-    """How much one series' anomaly counts towards its service's strength."""
-    # Traffic moves for many harmless reasons (a campaign, a batch, retries): it counts less.
-    return 0.5 if a.series.kind in (MetricKind.TRAFFIC, MetricKind.OTHER) else 1.0
+def kind_weight(a: SeriesAnomaly, lead: Lead | None = None) -> float:
+    """How much one series' anomaly counts towards its service's strength.
+
+    Traffic moves for many harmless reasons (a campaign, a batch, retries): it counts half. And
+    what the alert shows is what needs explaining: with a leading series, the same metric counts
+    fully, its kind's explanations (failures for failures, slowness for slowness) nearly so, and
+    anything else less.
+    """
+    weight = 0.5 if a.series.kind in (MetricKind.TRAFFIC, MetricKind.OTHER) else 1.0
+    if lead is None or lead.kind is None or a.series.name == lead.metric:
+        return weight
+    wanted = EXPLAINED_BY.get(lead.kind)
+    return weight * (0.85 if wanted is None or a.series.kind in wanted else 0.6)
 
 
 @dataclass(slots=True)
@@ -86,6 +104,10 @@ class ServiceEvidence:
             return self.faint_onsets, 0.6
         return self.onsets, 0.3
 
+    def shows(self, kinds: tuple[MetricKind, ...]) -> bool:
+        """Whether one of its anomalous series is of these kinds."""
+        return any(a.anomalous and a.series.kind in kinds for a in self.anomalies)
+
     def severity(self) -> float:
         """How far its interface moved, relatively: errors x180 weighs more than errors x2."""
         best = 0.1
@@ -126,6 +148,7 @@ class Lead:
     onset: float | None  # when that series changed for the worse; None when it did not
     score: float  # how clearly it changed
     declared: bool  # whether the bundle named the alert (rather than a symptom service)
+    kind: MetricKind | None = None  # what the leading series measures
 
     @property
     def quiet(self) -> bool:
@@ -160,7 +183,9 @@ def find_lead(bundle: Bundle) -> Lead:
     onset = best.onset if best.anomalous else None
     if onset is None and not declared:
         return Lead(None, None, None, 0.0, False)
-    return Lead(best.series.service, best.series.name, onset, best.score, declared)
+    return Lead(
+        best.series.service, best.series.name, onset, best.score, declared, best.series.kind
+    )
 
 
 def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, ServiceEvidence]:
@@ -171,12 +196,12 @@ def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, Serv
     for a in scored:
         ev = evidence[a.series.service]
         ev.anomalies.append(a)
-        ev.strength = max(ev.strength, a.score * kind_weight(a))
+        ev.strength = max(ev.strength, a.score * kind_weight(a, lead))
         ev.has_interface = ev.has_interface or a.series.kind in INTERFACE
         if a.anomalous and is_intrinsic(a.series.name, a.series.kind):
             ev.intrinsic = max(ev.intrinsic, a.score)
     for ev in evidence.values():
-        ev.anomalies.sort(key=lambda a: (-a.score * kind_weight(a), a.series.name))
+        ev.anomalies.sort(key=lambda a: (-a.score * kind_weight(a, lead), a.series.name))
         started = [a for a in ev.anomalies if a.anomalous and a.onset is not None]
         ev.slack = max((a.resolution for a in started), default=0.0)
         ev.onsets = sorted(a.onset for a in started if a.onset is not None)

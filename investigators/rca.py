@@ -36,6 +36,8 @@ from pydantic import BaseModel, Field
 from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, SeriesAnomaly
 from investigators.bundle import Bundle, Change, ChangeKind, MetricKind
 from investigators.evidence import (
+    EXPLAINED_BY,
+    FAILING,
     ServiceEvidence,
     carries,
     collect_evidence,
@@ -46,6 +48,8 @@ from investigators.servicegraph import build_graph
 
 #: How much later than its caller's a cause's onset may be measured and still explain it (s).
 ONSET_TOLERANCE = 150.0
+#: Extra latency from which calls start to time out and fail (ms).
+TIMEOUT_MS = 1000.0
 #: How long before a candidate's onset a change counts as a suspect (seconds).
 CHANGE_WINDOW = 60 * 60.0
 
@@ -125,7 +129,8 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
     retries). The bounds are generous (x5, x20): they only rule out a dependency that got a
     little worse under a caller that got much worse. A slow dependency can also make callers
     fail by timing out, so errors are only bounded when the cause is not slower; and a
-    dependency that only fails (fast) hardly explains a caller that only got slower.
+    dependency that only fails (fast) hardly explains a caller that only got slower, nor one
+    that only got slower (short of timeouts) a caller that only fails.
     """
     fit = 1.0
     slower, effect_slower = cause.latency_added_ms(), effect.latency_added_ms()
@@ -148,6 +153,14 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
         and effect_slower > 0
     ):
         fit = min(fit, 0.1)  # calls that fail fast barely slow a caller that does not fail
+    if (
+        cause.shows((MetricKind.LATENCY,))
+        and not cause.shows(FAILING)
+        and effect.shows(FAILING)
+        and not effect.shows((MetricKind.LATENCY,))
+        and (slower or 0.0) < TIMEOUT_MS
+    ):
+        fit = min(fit, 0.1)  # calls a little slower do not fail a caller that did not slow down
     return fit
 
 
@@ -247,44 +260,27 @@ def _share_blame(candidates: dict[str, Candidate]) -> None:
         c.coverage = (mass[name] + shared) / total
 
 
-def _reach(
-    candidates: dict[str, Candidate], graph: nx.DiGraph, sources: list[str]
-) -> dict[str, float]:
-    """How directly each candidate sits below where people see the trouble.
+def _reach(graph: nx.DiGraph, sources: list[str], trail: set[str]) -> dict[str, float]:
+    """How directly each service sits below where people see the trouble.
 
     A fault travels from a dependency to its callers, so the cause of what the alerting service
-    shows is that service or one of its dependencies. Best: reached from it along a path of
-    anomalous services (the trouble's own trail); next: a dependency by some other path; last:
-    anything else (a caller, a bystander), which the graph says cannot have caused it, unless
-    the graph is wrong.
+    shows is that service or one of its dependencies. Best (1.0): reached from it along a path of
+    services on the trouble's trail (anomalous in the way the alert is); next (0.6): a dependency
+    by some other path; last (0.25): anything else (a caller, a bystander), which the graph says
+    cannot have caused it, unless the graph is wrong. Without a source every service is 1.0.
     """
-    if not sources:
-        return dict.fromkeys(candidates, 1.0)
-    trail: set[str] = set()
-    frontier = [s for s in sources if s in graph]
-    below: set[str] = set()
-    for s in frontier:
-        below |= nx.descendants(graph, s) | {s}
-    trail = {s for s in frontier if s in candidates}
-    stack = list(trail)
-    while stack:
-        node = stack.pop()
-        for dep in graph.successors(node):
-            if dep in candidates and dep not in trail:
-                trail.add(dep)
+    starts = [s for s in sources if s in graph]
+    if not starts:
+        return dict.fromkeys(graph.nodes, 1.0)
+    below = set(starts).union(*(nx.descendants(graph, s) for s in starts))
+    reached = set(starts)
+    stack = list(starts)
+    while stack:  # the alerting service need not be on the trail itself to lead
+        for dep in graph.successors(stack.pop()):
+            if dep in trail and dep not in reached:
+                reached.add(dep)
                 stack.append(dep)
-    for s in frontier:  # the alerting service need not be anomalous itself to lead
-        for dep in graph.successors(s):
-            if dep in candidates and dep not in trail:
-                trail.add(dep)
-                stack = [dep]
-                while stack:
-                    node = stack.pop()
-                    for d in graph.successors(node):
-                        if d in candidates and d not in trail:
-                            trail.add(d)
-                            stack.append(d)
-    return {n: 1.0 if n in trail else 0.6 if n in below else 0.25 for n in candidates}
+    return {n: 1.0 if n in reached else 0.6 if n in below else 0.25 for n in graph.nodes}
 
 
 def _weigh(c: Candidate, *, lead_at: float, detected: float, reach: float) -> float:
@@ -331,10 +327,19 @@ def rank(bundle: Bundle) -> RcaResult:
     declared = [s for s in bundle.incident.symptom_services if s in anomalous]
     # Where people see the trouble: the leading series' service and every declared symptom.
     sources = list(dict.fromkeys([*([lead.service] if lead.service else []), *declared]))
-    reach = _reach(candidates, graph, sources)
+    # What the alert shows is what needs explaining: failures by failures, slowness by slowness
+    # (or exhausted resources). The trail follows services that show it.
+    wanted = EXPLAINED_BY.get(lead.kind) if lead.kind is not None else None
+    matching = {
+        n
+        for n, c in candidates.items()
+        if wanted is None or c.evidence.shows(wanted) or c.evidence.weak
+    }
+    reach = _reach(graph, sources, matching)
     lead_at = lead.onset if lead.onset is not None else min(c.onset for c in candidates.values())
-    for c in candidates.values():
-        c.raw = _weigh(c, lead_at=lead_at, detected=detected, reach=reach[c.evidence.name])
+    for name, c in candidates.items():
+        fit = reach[name] * (1.0 if name in matching else 0.5)
+        c.raw = _weigh(c, lead_at=lead_at, detected=detected, reach=fit)
 
     order = sorted(candidates.values(), key=lambda c: (-c.raw, c.evidence.name))
     top = order[0]
