@@ -22,11 +22,11 @@ from investigators.bundle import Bundle, Change, MetricKind
 INTERFACE = (MetricKind.LATENCY, MetricKind.ERRORS, MetricKind.AVAILABILITY)
 #: Failed calls, seen from either side.
 FAILING = (MetricKind.ERRORS, MetricKind.AVAILABILITY)
-#: What a symptom of each kind can come from: failures from failures (or timeouts), slowness from
-#: slowness or exhausted resources.
+#: What a symptom of each kind can come from: failures from failures or an exhausted resource
+#: (connections refused, OOM kills), slowness from slowness or an exhausted resource.
 EXPLAINED_BY = {
-    MetricKind.ERRORS: FAILING,
-    MetricKind.AVAILABILITY: FAILING,
+    MetricKind.ERRORS: (*FAILING, MetricKind.SATURATION),
+    MetricKind.AVAILABILITY: (*FAILING, MetricKind.SATURATION),
     MetricKind.LATENCY: (MetricKind.LATENCY, MetricKind.SATURATION),
 }
 

@@ -130,7 +130,7 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
     little worse under a caller that got much worse. A slow dependency can also make callers
     fail by timing out, so errors are only bounded when the cause is not slower; and a
     dependency that only fails (fast) hardly explains a caller that only got slower, nor one
-    that only got slower (short of timeouts) a caller that only fails.
+    that only got slower (short of timeouts, with its resources fine) a caller that only fails.
     """
     fit = 1.0
     slower, effect_slower = cause.latency_added_ms(), effect.latency_added_ms()
@@ -156,6 +156,7 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
     if (
         cause.shows((MetricKind.LATENCY,))
         and not cause.shows(FAILING)
+        and cause.intrinsic < THRESHOLD
         and effect.shows(FAILING)
         and not effect.shows((MetricKind.LATENCY,))
         and (slower or 0.0) < TIMEOUT_MS

@@ -7,6 +7,15 @@ life of an estate: daily seasonality, noise (Poisson for error counts), short sp
 shifts on unrelated services, missing points and gaps, series at 10 s, 1 min and 5 min, and
 deploys everywhere, some of them close to the incident on innocent services. A quiet period has
 all of that and no fault.
+
+That is the ``standard`` shape. The other shapes of :mod:`sandbox.shapes` change one habit of it
+at a time (history, resolution, coverage, spliced baselines, a fault before the fault, faults seen
+only from the callers, silent providers, logs naming dependencies), so that a bench measures the
+engine on each. Shape-only randomness comes from a second generator, so that ``partial``,
+``spliced`` and ``named-in-logs`` are the standard incident of the same seed, shaped.
+
+Whenever the incident has a symptom service with an errors, latency or availability series,
+``incident.alert`` names the one that fired; a quiet period's flappy alert names one too.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from investigators.bundle import (
+    AlertRef,
     Bundle,
     Change,
     ChangeKind,
@@ -25,6 +35,31 @@ from investigators.bundle import (
     Series,
 )
 from sandbox.company import Company, generate_company
+from sandbox.shapes import (
+    SHAPE_FAULTS,
+    SHAPES,
+    Coverage,
+    Grid,
+    Shape,
+    Splice,
+    crop,
+    draw_coverage,
+    draw_splice,
+    grid_for,
+    rollup,
+    shape_of,
+    split_pods,
+)
+
+__all__ = [
+    "FAULT_TYPES",
+    "QUIET",
+    "SHAPES",
+    "SHAPE_FAULTS",
+    "Scenario",
+    "Truth",
+    "generate_scenario",
+]
 
 FAULT_TYPES = (
     "bad-deploy",
@@ -42,7 +77,7 @@ _EPOCH = 1_795_132_800.0  # 2026-11-20T00:00:00Z
 class Truth:
     """What really happened, for grading: the faulty service, its team and what it broke."""
 
-    fault: str  # one of FAULT_TYPES, or "quiet"
+    fault: str  # one of FAULT_TYPES, "quiet", or a shape's own fault (SHAPE_FAULTS)
     root: str | None
     team: str | None
     onset: float | None
@@ -52,7 +87,13 @@ class Truth:
 
 @dataclass(slots=True)
 class Scenario:
-    """A generated incident (or quiet period): the bundle an engine sees and the truth."""
+    """A generated incident (or quiet period): the bundle an engine sees and the truth.
+
+    ``extra`` says how it was shaped: ``shape`` and ``traits`` always; ``mode`` (how a code fault
+    or an external outage failed), ``splice_at`` and ``spliced``, ``earlier`` (the fault before
+    the fault: ``fault``, ``root``, ``onset``, ``ended``), ``silent`` (services without series),
+    ``pods`` and ``window`` (the cut of a short history) when they apply.
+    """
 
     seed: int
     company: Company
@@ -74,6 +115,8 @@ class _Signals:
     cpu: np.ndarray  # added cpu, percent points
     memory: np.ndarray | None = None  # absolute memory percent when a fault drives it
     conns: np.ndarray | None = None  # absolute connection use percent when a fault drives it
+    wire_lat: np.ndarray | None = None  # added latency seen only by callers (network), ms
+    wire_err: np.ndarray | None = None  # added error fraction seen only by callers
 
 
 def _ramp(t: np.ndarray, start: float, length: float) -> np.ndarray:
@@ -85,6 +128,14 @@ def _shift(x: np.ndarray, seconds: float, step: float) -> np.ndarray:
     if k <= 0:
         return x
     return np.concatenate([np.zeros(k), x[:-k]])
+
+
+def _or_zero(x: np.ndarray | None) -> np.ndarray | float:
+    return 0.0 if x is None else x
+
+
+def _pick(rng: np.random.Generator, names: list[str]) -> str:
+    return names[int(rng.integers(len(names)))]
 
 
 def _sha(rng: np.random.Generator) -> str:
@@ -113,21 +164,26 @@ class _Builder:
         *,
         seed: int,
         size: int,
+        asked: str,
         fault: str,
-        hours: float,
-        step: int,
-        resolutions: tuple[int, ...],
+        grid: Grid,
+        shape: Shape,
+        xrng: np.random.Generator,
         company: Company | None,
     ) -> None:
         # Each fault type on a seed gets its own company and its own draw of everything else.
-        self.rng = np.random.default_rng([seed, (*FAULT_TYPES, QUIET).index(fault)])
+        self.rng = np.random.default_rng([seed, (*FAULT_TYPES, QUIET).index(asked)])
+        self.xrng = xrng  # what only a shape draws, so the standard draws stay as they were
         self.seed = seed
         self.company = company or generate_company(self.rng, size)
         self.fault = fault
+        self.grid = grid
+        self.shape = shape
+        step, resolutions = grid.step, grid.resolutions
         self.step = float(step)
         self.resolutions = resolutions
-        after = float(self.rng.uniform(30, 45)) * 60
-        n = int(hours * 3600 / step)
+        after = float(self.rng.uniform(*grid.after)) * 60
+        n = int(grid.hours * 3600 / step)
         block = int(max(resolutions) // step)
         n -= n % block
         self.end = _EPOCH + 300 * round(float(self.rng.uniform(8, 20)) * 12)
@@ -138,6 +194,9 @@ class _Builder:
         self.callers = self.company.callers()
         self.changes: list[Change] = []
         self.logs: list[LogSample] = []
+        self.extra: dict[str, object] = {"shape": shape.name, "traits": shape.traits()}
+        self.coverage: Coverage | None = None
+        self.splice: Splice | None = None
 
     # -- the estate at rest ------------------------------------------------------------------
 
@@ -170,19 +229,37 @@ class _Builder:
     # -- the fault ---------------------------------------------------------------------------
 
     def pick_root(self) -> str:
-        wanted = {"db-saturation": "database", "external-outage": "external"}.get(
-            self.fault, "service"
-        )
+        if self.fault in SHAPE_FAULTS["caller-only"]:
+            # A network fault can be on any node that is called: a host, a database, a cache.
+            kinds = ("service", "database", "cache", "queue")
+            wanted = kinds[int(self.rng.choice(4, p=[0.6, 0.25, 0.1, 0.05]))]
+        else:
+            wanted = {
+                "db-saturation": "database",
+                "external-outage": "external",
+                "external-silent": "external",
+            }.get(self.fault, "service")
         pool = [s.name for s in self.company.services if s.kind == wanted]
         with_callers = [n for n in pool if self.callers[n]]
+        if self.fault in (*SHAPE_FAULTS["caller-only"], "code-fault"):
+            # Seen only (or mostly) from the callers: a root nobody calls would show nothing.
+            return _pick(self.rng, with_callers or [s.name for s in self.company.services])
         if wanted == "service" and with_callers and self.rng.random() < 0.9:
             pool = with_callers
         return pool[int(self.rng.integers(len(pool)))]
 
-    def inject(self, root: str, sig: dict[str, _Signals]) -> str | None:
+    def inject(
+        self,
+        root: str,
+        sig: dict[str, _Signals],
+        *,
+        fault: str | None = None,
+        onset: float | None = None,
+    ) -> str | None:
         """Apply the fault to the root; return the id of the change behind it, if any."""
         rng, t, s = self.rng, self.t, sig[root]
-        onset, f = self.onset, self.fault
+        f = fault or self.fault
+        onset = self.onset if onset is None else onset
         on = _ramp(t, onset, rng.uniform(30, 150))
         change_id: str | None = None
         if f == "bad-deploy":
@@ -225,14 +302,39 @@ class _Builder:
             s.cpu += rng.uniform(50, 70) * on
             s.d_lat += s.latency * rng.uniform(1, 6) * on
             s.d_err += rng.uniform(0, 0.03) * on
-        elif f == "external-outage":
+        elif f in ("external-outage", "external-silent"):
             mode = rng.integers(3)
             if mode != 1:
                 s.d_lat += s.latency * rng.uniform(2, 30) * on
             if mode != 0:
                 s.d_err += rng.uniform(0.2, 0.9) * on
+            if f == "external-silent":
+                self.extra["mode"] = ("slow", "failing", "slow and failing")[int(mode)]
+        elif f in ("network-delay", "packet-loss"):
+            # On the wire: callers wait and retry; the root's own server side barely notices.
+            wire = _ramp(t, onset, rng.uniform(10, 90))
+            if f == "network-delay":
+                s.wire_lat = rng.uniform(80, 1500) * wire
+                s.wire_err = rng.uniform(0, 0.03) * wire
+            else:
+                s.wire_err = rng.uniform(0.03, 0.3) * wire
+                s.wire_lat = rng.uniform(20, 300) * wire  # retransmits
+                s.traffic = s.traffic * (1 - 0.5 * float(s.wire_err.max()) * wire)
+            s.d_lat += s.latency * rng.uniform(0, 0.1) * wire
+        elif f == "code-fault":
+            # An exception fails the root's requests; a wrong return value fails its callers.
+            if rng.random() < 0.6:
+                self.extra["mode"] = "exception"
+                s.d_err += rng.uniform(0.05, 0.6) * on
+            else:
+                self.extra["mode"] = "wrong-value"
+                s.wire_err = rng.uniform(0.05, 0.5) * on
+            s.cpu += rng.uniform(0, 2) * on
+            if rng.random() < 0.6:  # a release, or a latent bug that some data set off
+                change_id = self.change(root, ChangeKind.DEPLOY, onset - rng.uniform(30, 900))
         else:
-            raise ValueError(f"unknown fault type {f!r} (one of {', '.join(FAULT_TYPES)})")
+            known = (*FAULT_TYPES, *(f for fs in SHAPE_FAULTS.values() for f in fs))
+            raise ValueError(f"unknown fault type {f!r} (one of {', '.join(known)})")
         return change_id
 
     def propagate(self, sig: dict[str, _Signals]) -> None:
@@ -240,14 +342,19 @@ class _Builder:
         rng = self.rng
         for svc in self.company.services:
             s = sig[svc.name]
-            if not (s.d_err.any() or s.d_lat.any()):
+            wired = s.wire_err is not None or s.wire_lat is not None
+            if not (s.d_err.any() or s.d_lat.any() or wired):
                 continue
+            seen_err, seen_lat = s.d_err, s.d_lat
+            if wired:  # what the callers see: the service's own trouble and the wire's
+                seen_err = np.minimum(seen_err + _or_zero(s.wire_err), 1)
+                seen_lat = seen_lat + _or_zero(s.wire_lat)
             # Retries from callers land on the service itself.
-            s.traffic = s.traffic * (1 + rng.uniform(0.1, 0.6) * np.minimum(s.d_err, 1))
+            s.traffic = s.traffic * (1 + rng.uniform(0.1, 0.6) * np.minimum(seen_err, 1))
             for dep in self.callers[svc.name]:
                 c = sig[dep.caller]
-                err = _shift(s.d_err, dep.delay, self.step)
-                lat = _shift(s.d_lat, dep.delay, self.step)
+                err = _shift(seen_err, dep.delay, self.step)
+                lat = _shift(seen_lat, dep.delay, self.step)
                 timeout = 20 * c.latency + 200
                 c.d_err += dep.criticality * (
                     np.minimum(err * rng.uniform(1, 1.6), 1) + 0.6 * np.clip(lat / timeout, 0, 1)
@@ -321,7 +428,7 @@ class _Builder:
             shifted = set(rng.choice(quiet_names, size=min(count, len(quiet_names)), replace=False))
         for svc in self.company.services:
             s = sig[svc.name]
-            noise = rng.uniform(0.03, 0.12)
+            noise = rng.uniform(0.03, 0.12) * self.grid.noise
             traffic = s.traffic * rng.lognormal(0, noise, t.size)
             lat = (s.latency + s.d_lat) * rng.lognormal(0, noise * 1.5, t.size)
             lat *= 1 + 0.15 * (s.traffic / s.traffic.mean() - 1)
@@ -371,13 +478,88 @@ class _Builder:
                     ("container.memory.usage_pct", MetricKind.SATURATION, "percent", memory),
                     ("runtime.worker_pool.utilization", MetricKind.SATURATION, "percent", pool),
                 ]
+            batch: list[_Raw] = []
             for name, kind, unit, values in raw:
                 values = np.asarray(values, dtype=np.float64)
                 if svc.name in shifted and rng.random() < 0.5:
                     values = self.benign_shift(values, kind)
+                if self.splice is not None:
+                    values = self.splice.apply(svc.name, name, kind, t, values)
                 series = self.sample(svc.name, name, kind, unit, values)
-                if series is not None:
-                    out.append(series)
+                batch.append(_Raw(name, kind, unit, values, series))
+            if self.coverage is None:
+                out.extend(r.series for r in batch if r.series is not None)
+            else:
+                mem_fault = 0.0 if s.memory is None else s.memory - mem_base
+                faulty: dict[str, np.ndarray | float] = {"cpu": s.cpu, "memory": mem_fault}
+                out.extend(self.covered(svc.name, batch, faulty, self.coverage))
+        if self.coverage is not None:
+            out.extend(self.client_side(sig, self.coverage))
+        return out
+
+    def covered(
+        self,
+        service: str,
+        batch: list[_Raw],
+        faulty: dict[str, np.ndarray | float],
+        cover: Coverage,
+    ) -> list[Series]:
+        """The series of one service that its coverage reports, pods and counts included."""
+        rng, out = self.xrng, []
+        for r in batch:
+            if not cover.reports(service, r.name, r.kind):
+                continue
+            part = next((faulty[w] for w in ("cpu", "memory") if w in r.name), None)
+            if service in cover.pods and part is not None:
+                fault = np.broadcast_to(np.asarray(part, dtype=np.float64), r.values.shape)
+                for j, values in enumerate(
+                    split_pods(rng, r.values, fault, cover.pods[service]), start=1
+                ):
+                    name = f"{r.name}{{pod:pod-{j}}}"
+                    out.extend(_some(self.sample(service, name, r.kind, r.unit, values, rng=rng)))
+                continue
+            out.extend(_some(r.series))
+            if service in cover.counts and r.kind in (MetricKind.ERRORS, MetricKind.TRAFFIC):
+                count = self.sample(
+                    service, f"{r.name}.count", r.kind, "count", r.values, rng=rng, summed=True
+                )
+                out.extend(_some(count))
+        if service in cover.availability and service not in cover.silent:
+            errors = next((r.values for r in batch if r.kind is MetricKind.ERRORS), None)
+            hits = next((r.values for r in batch if r.kind is MetricKind.TRAFFIC), None)
+            if errors is not None and hits is not None:
+                ok = 100 * (1 - np.clip(errors / np.maximum(hits, 1e-9), 0, 1))
+                avail = self.sample(
+                    service, "http.availability", MetricKind.AVAILABILITY, "percent", ok, rng=rng
+                )
+                out.extend(_some(avail))
+        return out
+
+    def client_side(self, sig: dict[str, _Signals], cover: Coverage) -> list[Series]:
+        """Each watched call as its caller's client sees it: the callee's latency and errors
+        with what the wire adds, at once (no propagation delay), counted from the caller's
+        traffic."""
+        rng, t, out = self.xrng, self.t, []
+        for dep in self.company.dependencies:
+            if (dep.caller, dep.callee) not in cover.clients:
+                continue
+            c, x = sig[dep.caller], sig[dep.callee]
+            noise = rng.uniform(0.05, 0.15) * self.grid.noise
+            base = x.latency + rng.uniform(0.3, 5)  # plus the network's own round trip
+            lat = (base + x.d_lat + _or_zero(x.wire_lat)) * rng.lognormal(0, noise, t.size)
+            timeout = 20 * c.latency + 200
+            frac = x.err_frac + x.d_err + _or_zero(x.wire_err)
+            frac = np.clip(frac + 0.6 * np.clip((lat - base) / timeout, 0, 1), 0, 1)
+            calls = c.traffic * dep.calls * rng.lognormal(0, noise, t.size)
+            errors = rng.poisson(calls * frac * self.step) / self.step
+            prefix = f"client.{dep.callee}"
+            for name, kind, unit, values in (
+                (f"{prefix}.duration", MetricKind.LATENCY, "ms", lat),
+                (f"{prefix}.errors", MetricKind.ERRORS, "1/s", errors),
+            ):
+                if self.splice is not None:
+                    values = self.splice.apply(dep.caller, name, kind, t, values)
+                out.extend(_some(self.sample(dep.caller, name, kind, unit, values, rng=rng)))
         return out
 
     def benign_shift(self, values: np.ndarray, kind: MetricKind) -> np.ndarray:
@@ -390,9 +572,20 @@ class _Builder:
         return values * (1 + (factor - 1) * on)
 
     def sample(
-        self, service: str, name: str, kind: MetricKind, unit: str, values: np.ndarray
+        self,
+        service: str,
+        name: str,
+        kind: MetricKind,
+        unit: str,
+        values: np.ndarray,
+        *,
+        rng: np.random.Generator | None = None,
+        summed: bool = False,
     ) -> Series | None:
-        rng = self.rng
+        """One collected series: spikes, a resolution, rollups, missing points and gaps.
+
+        ``summed`` reports counts per interval instead of a rate."""
+        rng = rng or self.rng
         if rng.random() < 0.03:
             return None  # this series is simply not collected
         values = values.copy()
@@ -400,10 +593,25 @@ class _Builder:
             for _ in range(int(rng.integers(1, 4))):
                 i = int(rng.integers(values.size))
                 values[i : i + int(rng.integers(1, 4))] *= rng.uniform(2, 6)
-        res = float(rng.choice(self.resolutions, p=_weights(self.resolutions)))
+        weights = self.grid.weights
+        res = float(
+            rng.choice(
+                self.resolutions,
+                p=_weights(self.resolutions) if weights is None else _normed(weights),
+            )
+        )
         k = int(res // self.step)
         times = self.t[k - 1 :: k] if k > 1 else self.t
-        if k > 1:
+        if self.grid.rollup:
+            values = rollup(values, k, kind, self.step)
+            if kind in (MetricKind.ERRORS, MetricKind.TRAFFIC) and unit == "1/s":
+                unit = "count"
+            name = name.replace(".p95", ".p99")
+            if self.grid.label_start:
+                times = self.t[::k]
+        elif summed:
+            values = values.reshape(-1, k).sum(axis=1) * self.step
+        elif k > 1:
             values = values.reshape(-1, k).mean(axis=1)
         values = np.round(values, 3) if kind is not MetricKind.LATENCY else np.round(values, 2)
         missing = rng.random(values.size) < rng.uniform(0, 0.03)
@@ -418,29 +626,231 @@ class _Builder:
     # -- logs --------------------------------------------------------------------------------
 
     def log_samples(self, root: str | None, affected: list[str]) -> None:
-        messages = {
-            "bad-deploy": "NullPointerException in {svc}.RequestHandler.apply (build {sha})",
-            "config-change": "invalid configuration value for upstream timeout: 0ms",
-            "db-saturation": "pq: sorry, too many clients already",
-            "memory-leak": "container {svc} OOMKilled: memory limit 2Gi exceeded, restarting",
-            "cpu-hog": "request deadline exceeded after 2000ms (cpu throttled)",
-            "external-outage": "{svc}: 503 Service Unavailable from upstream provider",
-        }
         if root is not None:
-            text = messages[self.fault].format(svc=root, sha=_sha(self.rng))
             at = self.onset + 30
-            source = root
-            if self.kinds[root] in ("database", "external"):
-                callers = [d.caller for d in self.callers[root]]
-                source = callers[0] if callers else root
-                if self.kinds[root] == "database":
-                    text = f"{root}: {text}"
-            self.logs.append(LogSample(source, at, "error", text))
+            source = self.fault_log(self.fault, root, at)
             for victim in affected[:3]:
                 if victim != root and victim != source:
                     self.logs.append(
                         LogSample(victim, at + 60, "error", "upstream request failed: 503")
                     )
+
+    def fault_log(self, fault: str, root: str, at: float) -> str:
+        """The line a fault typically leaves, logged by the root or, when only the callers see
+        it, by one of them; returns who logged it."""
+        template = _FAULT_LOGS[fault]
+        seen_by_callers = fault in SHAPE_FAULTS["caller-only"]
+        if fault == "code-fault" and self.extra.get("mode") == "wrong-value":
+            template, seen_by_callers = _WRONG_VALUE_LOG, True
+        text = template.format(svc=root, sha=_sha(self.rng))
+        source = root
+        if self.kinds[root] in ("database", "external") or seen_by_callers:
+            callers = [d.caller for d in self.callers[root]]
+            source = callers[0] if callers else root
+            if self.kinds[root] == "database" and "{svc}" not in template:
+                text = f"{root}: {text}"
+        self.logs.append(LogSample(source, at, "error", text))
+        return source
+
+    def dependency_logs(self, root: str | None, affected: list[str]) -> None:
+        """Callers naming the dependency they wait on, hop by hop after the onset; and, less
+        often, any service blaming a healthy dependency, at any time."""
+        rng, t, deps = self.xrng, self.t, self.company.dependencies
+        hit = set(affected)
+        named_root = False
+        for dep in deps:
+            if dep.caller not in hit or dep.callee not in hit:
+                continue
+            if dep.callee != root and rng.random() < 0.3:
+                continue
+            for _ in range(int(rng.integers(1, 4))):
+                at = self.onset + dep.delay + rng.uniform(20, 900)
+                if at < t[-1]:
+                    self.logs.append(_dependency_log(rng, dep.caller, dep.callee, at))
+                    named_root |= dep.callee == root
+        if root is not None and not named_root and self.callers[root]:
+            dep = max(self.callers[root], key=lambda d: d.criticality)
+            at = min(self.onset + dep.delay + rng.uniform(20, 300), float(t[-1]))
+            self.logs.append(_dependency_log(rng, dep.caller, dep.callee, at))
+        healthy = [d for d in deps if d.callee not in hit]
+        if root is not None and rng.random() < 0.3:  # the root blames one of its own
+            mine = [d for d in healthy if d.caller == root]
+            if mine:
+                dep = mine[int(rng.integers(len(mine)))]
+                at = self.onset + rng.uniform(30, 600)
+                self.logs.append(_dependency_log(rng, root, dep.callee, min(at, float(t[-1]))))
+        for _ in range(1 + int(rng.poisson(max(1.0, 0.03 * len(self.company.services))))):
+            if healthy:
+                dep = healthy[int(rng.integers(len(healthy)))]
+                at = float(rng.uniform(t[0], t[-1]))
+                self.logs.append(_dependency_log(rng, dep.caller, dep.callee, at, level="warn"))
+
+    # -- shapes of the world -----------------------------------------------------------------
+
+    def splice_baseline(self, sig: dict[str, _Signals]) -> None:
+        """Record the history before a splice point at another time: none of this incident's
+        precursors before it, other traffic on most services."""
+        rng, t = self.xrng, self.t
+        at = float(np.floor((self.onset - rng.uniform(6, 25) * 60) / 300) * 300)
+        if at < t[0] + 600:
+            return  # too little history to splice
+        self.splice = draw_splice(rng, list(sig), at)
+        pre = t < at
+        for s in sig.values():
+            for arr in (s.d_err, s.d_lat, s.d_pool, s.cpu, s.wire_err, s.wire_lat):
+                if arr is not None:
+                    arr[pre] = 0
+            if s.memory is not None:
+                s.memory = np.where(pre, s.memory.min(), s.memory)
+            if s.conns is not None:
+                s.conns = np.where(pre, s.conns.min(), s.conns)
+        self.extra["splice_at"] = at
+        self.extra["spliced"] = tuple(sorted(self.splice.traffic))
+
+    def earlier_fault(
+        self, sig: dict[str, _Signals], root: str | None, affected: list[str]
+    ) -> None:
+        """An unrelated fault on another service that ended 4 to 20 minutes before the onset,
+        with its recovery tail; reverted, when a change caused it."""
+        rng, t = self.rng, self.t
+        fault = FAULT_TYPES[int(rng.integers(len(FAULT_TYPES)))]
+        related = set(affected) | ({root} | self.below(root) if root else set())
+
+        def pool_of(kind: str) -> list[str]:
+            return [
+                s.name
+                for s in self.company.services
+                if s.kind == kind and s.name not in related and self.callers[s.name]
+            ]
+
+        pool = pool_of(
+            {"db-saturation": "database", "external-outage": "external"}.get(fault, "service")
+        )
+        if not pool:
+            fault, pool = "cpu-hog", pool_of("service")
+        if not pool:
+            return
+        culprit = _pick(rng, pool)
+        tail = rng.uniform(2, 6) * 60
+        ended = self.onset - rng.uniform(4, 20) * 60 - tail
+        onset = max(ended - rng.uniform(15, 60) * 60, float(t[0]) + 600)
+        if ended - onset < 300:
+            return  # no room in this history
+        early = {
+            n: _Signals(
+                traffic=s.traffic,
+                latency=s.latency,
+                err_frac=s.err_frac,
+                d_err=np.zeros_like(t),
+                d_lat=np.zeros_like(t),
+                d_pool=np.zeros_like(t),
+                cpu=np.zeros_like(t),
+            )
+            for n, s in sig.items()
+        }
+        change_id = self.inject(culprit, early, fault=fault, onset=onset)
+        fade = 1 - _ramp(t, ended, tail)
+        e = early[culprit]
+        for arr in (e.d_err, e.d_lat, e.d_pool, e.cpu):
+            arr *= fade
+        if e.memory is not None:
+            e.memory = e.memory * fade + e.memory.min() * (1 - fade)
+        if e.conns is not None:
+            e.conns = e.conns * fade + e.conns.min() * (1 - fade)
+        self.propagate(early)
+        for n, s in sig.items():
+            x = early[n]
+            s.d_err = np.minimum(s.d_err + x.d_err, 0.98)
+            s.d_lat = s.d_lat + x.d_lat
+            s.d_pool = s.d_pool + x.d_pool
+            s.cpu = s.cpu + x.cpu
+            s.traffic = x.traffic
+            s.memory = x.memory if x.memory is not None else s.memory
+            s.conns = x.conns if x.conns is not None else s.conns
+        if change_id is not None:
+            sha = _sha(rng)
+            self.changes.append(
+                Change(
+                    service=culprit,
+                    kind=ChangeKind.DEPLOY,
+                    at=float(ended - rng.uniform(0, 120)),
+                    id=sha,
+                    title=f"Revert {change_id}",
+                    author=_AUTHORS[int(rng.integers(len(_AUTHORS)))],
+                    url=f"https://github.com/acme/{culprit}/commit/{sha}",
+                )
+            )
+        self.fault_log(fault, culprit, onset + 30)
+        self.extra["earlier"] = {
+            "fault": fault,
+            "root": culprit,
+            "onset": onset,
+            "ended": ended + tail,
+            "change_id": change_id,
+        }
+
+    def below(self, name: str) -> set[str]:
+        """Everything ``name`` depends on, directly or not."""
+        needs = {s.name: s.depends_on for s in self.company.services}
+        seen: set[str] = set()
+        todo = list(needs[name])
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(needs[n])
+        return seen
+
+
+_FAULT_LOGS = {
+    "bad-deploy": "NullPointerException in {svc}.RequestHandler.apply (build {sha})",
+    "config-change": "invalid configuration value for upstream timeout: 0ms",
+    "db-saturation": "pq: sorry, too many clients already",
+    "memory-leak": "container {svc} OOMKilled: memory limit 2Gi exceeded, restarting",
+    "cpu-hog": "request deadline exceeded after 2000ms (cpu throttled)",
+    "external-outage": "{svc}: 503 Service Unavailable from upstream provider",
+    "external-silent": "{svc}: 503 Service Unavailable from upstream provider",
+    "network-delay": "context deadline exceeded after 2000ms calling {svc}",
+    "packet-loss": "read tcp: connection reset by peer (calling {svc})",
+    "code-fault": "TypeError: 'NoneType' object is not subscriptable in {svc}.handlers.quote",
+}
+_WRONG_VALUE_LOG = "invalid response from {svc}: missing required field 'total'"
+_WAITING_LOGS = (
+    "deadline exceeded waiting for {dep}",
+    "timeout calling {dep} after {ms}ms",
+    "upstream {dep} returned 503 Service Unavailable",
+    "circuit breaker open for {dep} after {k} consecutive failures",
+    "failed to call {dep}: context deadline exceeded",
+    "connection reset by peer while reading from {dep}",
+    "retrying request to {dep} (attempt {k} of 3)",
+)
+
+
+def _dependency_log(
+    rng: np.random.Generator, caller: str, callee: str, at: float, *, level: str = "error"
+) -> LogSample:
+    template = _WAITING_LOGS[int(rng.integers(len(_WAITING_LOGS)))]
+    text = template.format(dep=callee, ms=int(rng.integers(500, 30000)), k=int(rng.integers(2, 9)))
+    return LogSample(caller, float(at), level, text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """One series of a service before collection, and as the standard collection kept it."""
+
+    name: str
+    kind: MetricKind
+    unit: str
+    values: np.ndarray
+    series: Series | None
+
+
+def _some(series: Series | None) -> list[Series]:
+    return [] if series is None else [series]
+
+
+def _normed(weights: tuple[float, ...]) -> list[float]:
+    return [w / sum(weights) for w in weights]
 
 
 def _weights(resolutions: tuple[int, ...]) -> list[float]:
@@ -457,21 +867,39 @@ def generate_scenario(
     step: int = 10,
     resolutions: tuple[int, ...] = (10, 60, 300),
     company: Company | None = None,
+    shape: str = "standard",
 ) -> Scenario:
-    """One incident of ``fault`` ("random", a type of FAULT_TYPES, or None for a quiet period)."""
+    """One incident of ``fault`` ("random", a type of FAULT_TYPES, or None for a quiet period),
+    its telemetry shaped as ``shape`` (one of SHAPES, see :mod:`sandbox.shapes`).
+
+    ``short-history``, ``long-history`` and ``fine`` set their own history, step and
+    resolutions, ``rollup-5m`` its step and resolution; the other shapes use the arguments.
+    ``caller-only``, ``code-fault`` and ``silent-external`` replace the fault type asked for by
+    their own (``Truth.fault``), and keep a quiet period quiet.
+    """
     rng = np.random.default_rng([seed, 7])
     kind = fault or QUIET
     if kind == "random":
         kind = FAULT_TYPES[int(rng.integers(len(FAULT_TYPES)))]
     if kind not in (*FAULT_TYPES, QUIET):
         raise ValueError(f"unknown fault type {fault!r}: use one of {', '.join(FAULT_TYPES)}")
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}: use one of {', '.join(SHAPES)}")
+    xrng = np.random.default_rng([seed, 11, (*FAULT_TYPES, QUIET).index(kind), SHAPES.index(shape)])
+    traits = shape_of(shape, xrng)
+    grid = grid_for(traits.timing, xrng, hours=hours, step=step, resolutions=resolutions)
+    actual = kind
+    if traits.own_fault is not None and kind != QUIET:
+        own = SHAPE_FAULTS[traits.own_fault]
+        actual = own[int(xrng.integers(len(own)))]
     b = _Builder(
         seed=seed,
         size=services,
-        fault=kind,
-        hours=hours,
-        step=step,
-        resolutions=resolutions,
+        asked=kind,
+        fault=actual,
+        grid=grid,
+        shape=traits,
+        xrng=xrng,
         company=company,
     )
     sig = b.baseline()
@@ -481,6 +909,8 @@ def generate_scenario(
         root = b.pick_root()
         change_id = b.inject(root, sig)
         b.propagate(sig)
+    if traits.spliced:
+        b.splice_baseline(sig)
     affected = sorted(
         (
             n
@@ -489,6 +919,9 @@ def generate_scenario(
         ),
         key=lambda n: -float(sig[n].d_err.max()),
     )
+    if traits.back_to_back:
+        b.earlier_fault(sig, root, affected)
+    b.coverage = draw_coverage(xrng, b.company, traits, root)
     b.background_changes(affected, root)
     metrics = b.observe(sig)
     b.log_samples(root, affected)
@@ -501,11 +934,25 @@ def generate_scenario(
     elif root is None and b.rng.random() < 0.5:  # a flappy alert on a healthy service
         names = [s.name for s in b.company.services]
         symptoms = (names[int(b.rng.integers(len(names)))],)
+    if traits.named_logs:
+        b.dependency_logs(root, affected)
+        b.logs.sort(key=lambda entry: entry.timestamp)
+    if grid.history is not None:
+        start = detected - xrng.uniform(*grid.history) * 60
+        stop = float(b.t[-1])
+        if grid.tail is not None:
+            stop = min(stop, max(detected, b.onset) + xrng.uniform(*grid.tail) * 60)
+        metrics = crop(metrics, start, stop)
+        b.extra["window"] = (start, stop)
+    if b.coverage is not None:
+        b.extra["silent"] = tuple(sorted(b.coverage.silent))
+        b.extra["pods"] = dict(b.coverage.pods)
     incident = Incident(
         id=f"INC-{seed}",
         title=f"{symptoms[0] if symptoms else 'service'} errors" if root else "flappy alert",
         started_at=float(round(detected)),
         symptom_services=symptoms,
+        alert=_alert(xrng, sig, metrics, symptoms, faulty=root is not None),
     )
     bundle = Bundle(
         incident=incident,
@@ -515,11 +962,42 @@ def generate_scenario(
         changes=sorted(b.changes, key=lambda c: c.at),
     )
     truth = Truth(
-        fault=kind,
+        fault=actual,
         root=root,
         team=b.teams[root] if root else None,
         onset=b.onset if root else None,
         affected=tuple(affected),
         change_id=change_id,
     )
-    return Scenario(seed=seed, company=b.company, bundle=bundle, truth=truth)
+    return Scenario(seed=seed, company=b.company, bundle=bundle, truth=truth, extra=b.extra)
+
+
+_INTERFACE = (MetricKind.ERRORS, MetricKind.LATENCY, MetricKind.AVAILABILITY)
+
+
+def _alert(
+    rng: np.random.Generator,
+    sig: dict[str, _Signals],
+    metrics: list[Series],
+    symptoms: tuple[str, ...],
+    *,
+    faulty: bool,
+) -> AlertRef | None:
+    """The series whose alert fired: on the symptom service, an errors, latency or
+    availability series, of the kind that went wrong there; None when it has none."""
+    if not symptoms:
+        return None
+    where = symptoms[0]
+    own = [m for m in metrics if m.service == where and m.kind in _INTERFACE]
+    pool = [m for m in own if not m.name.startswith("client.")] or own
+    if not pool:
+        return None
+    s = sig[where]
+    wanted: list[MetricKind] = []
+    if faulty and s.d_err.max() >= 0.02:
+        wanted += [MetricKind.ERRORS, MetricKind.AVAILABILITY]
+    if faulty and s.d_lat.max() >= 0.5 * s.latency:
+        wanted.append(MetricKind.LATENCY)
+    pool = [m for m in pool if m.kind in wanted] or pool
+    fired = pool[int(rng.integers(len(pool)))]
+    return AlertRef(where, fired.name)
