@@ -121,7 +121,9 @@ def _timing_fit(
     return math.exp(-max(0.0, lag - 240.0 - effect_step) / 300.0)
 
 
-def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
+def _magnitude_fit(
+    cause: ServiceEvidence, effect: ServiceEvidence, *, failures_matter: bool = False
+) -> float:
     """Can the cause's trouble account for the size of the effect's?
 
     A caller waits at most a few calls' worth of the dependency's extra latency, and fails at
@@ -130,7 +132,8 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
     little worse under a caller that got much worse. A slow dependency can also make callers
     fail by timing out, so errors are only bounded when the cause is not slower; and a
     dependency that only fails (fast) hardly explains a caller that only got slower, nor one
-    that only got slower (short of timeouts, with its resources fine) a caller that only fails.
+    that only got slower (short of timeouts, with its resources fine) a caller that only fails,
+    or whose failures are what the alert shows.
     """
     fit = 1.0
     slower, effect_slower = cause.latency_added_ms(), effect.latency_added_ms()
@@ -158,14 +161,14 @@ def _magnitude_fit(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
         and not cause.shows(FAILING)
         and cause.intrinsic < THRESHOLD
         and effect.shows(FAILING)
-        and not effect.shows((MetricKind.LATENCY,))
+        and (failures_matter or not effect.shows((MetricKind.LATENCY,)))
         and (slower or 0.0) < TIMEOUT_MS
     ):
         fit = min(fit, 0.1)  # calls a little slower do not fail a caller that did not slow down
     return fit
 
 
-def _fit(cause: Candidate, effect: Candidate) -> float:
+def _fit(cause: Candidate, effect: Candidate, *, failures_matter: bool = False) -> float:
     """How well the cause's trouble accounts for the effect's: timing, then size."""
     onsets, weight = cause.evidence.cause_onsets()
     # Callers feel a fault as slow or failed calls; anything else fits more weakly.
@@ -175,7 +178,9 @@ def _fit(cause: Candidate, effect: Candidate) -> float:
         onsets, t_effect, cause_step=cause.evidence.slack, effect_step=effect.evidence.slack
     )
     fit *= weight * clarity
-    return fit * _magnitude_fit(cause.evidence, effect.evidence) if fit else 0.0
+    if not fit:
+        return 0.0
+    return fit * _magnitude_fit(cause.evidence, effect.evidence, failures_matter=failures_matter)
 
 
 def _change_weight(change: Change, onset: float) -> float:
@@ -200,7 +205,9 @@ def _clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M")
 
 
-def _explain(candidates: dict[str, Candidate], graph: nx.DiGraph) -> None:
+def _explain(
+    candidates: dict[str, Candidate], graph: nx.DiGraph, *, failures_matter: bool = False
+) -> None:
     """Who explains whom: each candidate's callers it accounts for, and its best explainer."""
     carriers = {n for n, c in candidates.items() if carries(c.evidence)}
     sub = graph.subgraph(carriers)
@@ -213,7 +220,9 @@ def _explain(candidates: dict[str, Candidate], graph: nx.DiGraph) -> None:
 
     def fits(cause: Candidate, effect: Candidate) -> float:
         same_cycle = cycles.get(effect.evidence.name, -1) == cycles[cause.evidence.name]
-        return 0.0 if same_cycle and not before(cause, effect) else _fit(cause, effect)
+        if same_cycle and not before(cause, effect):
+            return 0.0
+        return _fit(cause, effect, failures_matter=failures_matter)
 
     for name in sorted(carriers):
         cause = candidates[name]
@@ -323,7 +332,7 @@ def rank(bundle: Bundle) -> RcaResult:
     for c in candidates.values():
         c.change = suspect_change(c.evidence.changes, c.onset)
         c.change_weight = _change_weight(c.change, c.onset) if c.change else 0.0
-    _explain(candidates, graph)
+    _explain(candidates, graph, failures_matter=lead.kind in FAILING)
     _share_blame(candidates)
     declared = [s for s in bundle.incident.symptom_services if s in anomalous]
     # Where people see the trouble: the leading series' service and every declared symptom.

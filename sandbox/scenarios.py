@@ -46,10 +46,9 @@ from sandbox.shapes import (
     draw_coverage,
     draw_splice,
     grid_for,
-    rollup,
     shape_of,
-    split_pods,
 )
+from sandbox.telemetry import Collector, Signals, or_zero, ramp
 
 __all__ = [
     "FAULT_TYPES",
@@ -102,36 +101,11 @@ class Scenario:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Signals:
-    """One node's latent state on the base grid."""
-
-    traffic: np.ndarray
-    latency: float  # baseline, ms
-    err_frac: float  # baseline error fraction
-    d_err: np.ndarray  # added error fraction
-    d_lat: np.ndarray  # added latency, ms
-    d_pool: np.ndarray  # added pool utilisation, percent points
-    cpu: np.ndarray  # added cpu, percent points
-    memory: np.ndarray | None = None  # absolute memory percent when a fault drives it
-    conns: np.ndarray | None = None  # absolute connection use percent when a fault drives it
-    wire_lat: np.ndarray | None = None  # added latency seen only by callers (network), ms
-    wire_err: np.ndarray | None = None  # added error fraction seen only by callers
-
-
-def _ramp(t: np.ndarray, start: float, length: float) -> np.ndarray:
-    return np.clip((t - start) / max(length, 1.0), 0.0, 1.0)
-
-
 def _shift(x: np.ndarray, seconds: float, step: float) -> np.ndarray:
     k = round(seconds / step)
     if k <= 0:
         return x
     return np.concatenate([np.zeros(k), x[:-k]])
-
-
-def _or_zero(x: np.ndarray | None) -> np.ndarray | float:
-    return 0.0 if x is None else x
 
 
 def _pick(rng: np.random.Generator, names: list[str]) -> str:
@@ -200,10 +174,10 @@ class _Builder:
 
     # -- the estate at rest ------------------------------------------------------------------
 
-    def baseline(self) -> dict[str, _Signals]:
+    def baseline(self) -> dict[str, Signals]:
         rng, t = self.rng, self.t
         day = 2 * np.pi * ((t % 86400) / 86400.0)
-        signals: dict[str, _Signals] = {}
+        signals: dict[str, Signals] = {}
         for svc in self.company.services:  # callees first
             amp = rng.uniform(0.15, 0.4)
             season = 1 + amp * np.sin(day - 2.0 + rng.normal(0, 0.3))
@@ -215,7 +189,7 @@ class _Builder:
             }.get(svc.kind, rng.uniform(5, 60))
             latency = own + 0.5 * sum(signals[d].latency for d in svc.depends_on)
             zeros = np.zeros_like(t)
-            signals[svc.name] = _Signals(
+            signals[svc.name] = Signals(
                 traffic=self.company.traffic[svc.name] * season,
                 latency=float(latency),
                 err_frac=float(rng.uniform(0.0005, 0.01)),
@@ -251,7 +225,7 @@ class _Builder:
     def inject(
         self,
         root: str,
-        sig: dict[str, _Signals],
+        sig: dict[str, Signals],
         *,
         fault: str | None = None,
         onset: float | None = None,
@@ -260,7 +234,7 @@ class _Builder:
         rng, t, s = self.rng, self.t, sig[root]
         f = fault or self.fault
         onset = self.onset if onset is None else onset
-        on = _ramp(t, onset, rng.uniform(30, 150))
+        on = ramp(t, onset, rng.uniform(30, 150))
         change_id: str | None = None
         if f == "bad-deploy":
             s.d_err += rng.uniform(0.03, 0.35) * on
@@ -277,20 +251,20 @@ class _Builder:
             change_id = self.change(root, kind, onset - rng.uniform(10, 200))
         elif f == "db-saturation":
             base = rng.uniform(20, 60)
-            s.conns = base + (rng.uniform(97, 100) - base) * _ramp(t, onset, rng.uniform(60, 300))
+            s.conns = base + (rng.uniform(97, 100) - base) * ramp(t, onset, rng.uniform(60, 300))
             s.d_lat += s.latency * rng.uniform(3, 20) * on
             s.d_err += rng.uniform(0.01, 0.2) * on
             s.cpu += rng.uniform(10, 40) * on
         elif f == "memory-leak":
             leak = rng.uniform(30, 120) * 60
             base = rng.uniform(30, 55)
-            mem = base + (rng.uniform(92, 99) - base) * _ramp(t, onset - leak, leak)
+            mem = base + (rng.uniform(92, 99) - base) * ramp(t, onset - leak, leak)
             after = t >= onset
             period = rng.uniform(180, 420)  # OOM kill, restart, leak again, faster under load
             phase = ((t - onset) % period) / period
             mem = np.where(after, base + (95 - base) * phase, mem)
             s.memory = mem
-            gc = _ramp(t, onset - 300, 300)
+            gc = ramp(t, onset - 300, 300)
             s.d_lat += s.latency * rng.uniform(1.5, 5) * gc
             restarts = after & (phase < 0.15)
             s.d_err += rng.uniform(0.02, 0.1) * on + rng.uniform(0.1, 0.4) * restarts
@@ -312,7 +286,7 @@ class _Builder:
                 self.extra["mode"] = ("slow", "failing", "slow and failing")[int(mode)]
         elif f in ("network-delay", "packet-loss"):
             # On the wire: callers wait and retry; the root's own server side barely notices.
-            wire = _ramp(t, onset, rng.uniform(10, 90))
+            wire = ramp(t, onset, rng.uniform(10, 90))
             if f == "network-delay":
                 s.wire_lat = rng.uniform(80, 1500) * wire
                 s.wire_err = rng.uniform(0, 0.03) * wire
@@ -337,7 +311,7 @@ class _Builder:
             raise ValueError(f"unknown fault type {f!r} (one of {', '.join(known)})")
         return change_id
 
-    def propagate(self, sig: dict[str, _Signals]) -> None:
+    def propagate(self, sig: dict[str, Signals]) -> None:
         """Carry every node's trouble to its callers, in topological order (callees first)."""
         rng = self.rng
         for svc in self.company.services:
@@ -347,8 +321,8 @@ class _Builder:
                 continue
             seen_err, seen_lat = s.d_err, s.d_lat
             if wired:  # what the callers see: the service's own trouble and the wire's
-                seen_err = np.minimum(seen_err + _or_zero(s.wire_err), 1)
-                seen_lat = seen_lat + _or_zero(s.wire_lat)
+                seen_err = np.minimum(seen_err + or_zero(s.wire_err), 1)
+                seen_lat = seen_lat + or_zero(s.wire_lat)
             # Retries from callers land on the service itself.
             s.traffic = s.traffic * (1 + rng.uniform(0.1, 0.6) * np.minimum(seen_err, 1))
             for dep in self.callers[svc.name]:
@@ -418,213 +392,6 @@ class _Builder:
 
     # -- observation -------------------------------------------------------------------------
 
-    def observe(self, sig: dict[str, _Signals]) -> list[Series]:
-        rng, t = self.rng, self.t
-        out: list[Series] = []
-        shifted = set()
-        quiet_names = [n for n in sig if not sig[n].d_err.any() and not sig[n].d_lat.any()]
-        if quiet_names and rng.random() < 0.45:
-            count = int(rng.integers(1, 4))
-            shifted = set(rng.choice(quiet_names, size=min(count, len(quiet_names)), replace=False))
-        for svc in self.company.services:
-            s = sig[svc.name]
-            noise = rng.uniform(0.03, 0.12) * self.grid.noise
-            traffic = s.traffic * rng.lognormal(0, noise, t.size)
-            lat = (s.latency + s.d_lat) * rng.lognormal(0, noise * 1.5, t.size)
-            lat *= 1 + 0.15 * (s.traffic / s.traffic.mean() - 1)
-            err_rate = traffic * np.clip(s.err_frac + s.d_err, 0, 1)
-            errors = rng.poisson(err_rate * self.step) / self.step
-            load = s.traffic / s.traffic.mean()
-            cpu = np.clip(rng.uniform(10, 45) * load + s.cpu + rng.normal(0, 2, t.size), 0, 100)
-            mem_base = rng.uniform(30, 60) + np.cumsum(rng.normal(0, 0.02, t.size))
-            memory = s.memory if s.memory is not None else mem_base
-            memory = np.clip(memory + rng.normal(0, 0.7, t.size), 0, 100)
-            raw: list[tuple[str, MetricKind, str, np.ndarray]]
-            if svc.kind == "database":
-                conns = s.conns if s.conns is not None else rng.uniform(20, 60) * load**0.5
-                raw = [
-                    ("postgresql.queries.duration.p95", MetricKind.LATENCY, "ms", lat),
-                    (
-                        "postgresql.percent_usage_connections",
-                        MetricKind.SATURATION,
-                        "percent",
-                        np.clip(conns + rng.normal(0, 1.5, t.size), 0, 100),
-                    ),
-                    ("postgresql.cpu", MetricKind.SATURATION, "percent", cpu),
-                    ("postgresql.errors", MetricKind.ERRORS, "1/s", errors),
-                    ("postgresql.queries", MetricKind.TRAFFIC, "1/s", traffic),
-                ]
-            elif svc.kind == "external":
-                raw = [
-                    ("trace.http.client.duration.p95", MetricKind.LATENCY, "ms", lat),
-                    ("trace.http.client.errors", MetricKind.ERRORS, "1/s", errors),
-                ]
-            elif svc.kind in ("cache", "queue"):
-                raw = [
-                    (f"{svc.kind}.latency.p95", MetricKind.LATENCY, "ms", lat),
-                    (f"{svc.kind}.ops", MetricKind.TRAFFIC, "1/s", traffic),
-                    (f"{svc.kind}.cpu", MetricKind.SATURATION, "percent", cpu),
-                    (f"{svc.kind}.memory", MetricKind.SATURATION, "percent", memory),
-                ]
-            else:
-                pool = np.clip(
-                    rng.uniform(10, 40) * load + s.d_pool + rng.normal(0, 2, t.size), 0, 100
-                )
-                raw = [
-                    ("trace.http.request.duration.p95", MetricKind.LATENCY, "ms", lat),
-                    ("trace.http.request.errors", MetricKind.ERRORS, "1/s", errors),
-                    ("trace.http.request.hits", MetricKind.TRAFFIC, "1/s", traffic),
-                    ("system.cpu.user", MetricKind.SATURATION, "percent", cpu),
-                    ("container.memory.usage_pct", MetricKind.SATURATION, "percent", memory),
-                    ("runtime.worker_pool.utilization", MetricKind.SATURATION, "percent", pool),
-                ]
-            batch: list[_Raw] = []
-            for name, kind, unit, values in raw:
-                values = np.asarray(values, dtype=np.float64)
-                if svc.name in shifted and rng.random() < 0.5:
-                    values = self.benign_shift(values, kind)
-                if self.splice is not None:
-                    values = self.splice.apply(svc.name, name, kind, t, values)
-                series = self.sample(svc.name, name, kind, unit, values)
-                batch.append(_Raw(name, kind, unit, values, series))
-            if self.coverage is None:
-                out.extend(r.series for r in batch if r.series is not None)
-            else:
-                mem_fault = 0.0 if s.memory is None else s.memory - mem_base
-                faulty: dict[str, np.ndarray | float] = {"cpu": s.cpu, "memory": mem_fault}
-                out.extend(self.covered(svc.name, batch, faulty, self.coverage))
-        if self.coverage is not None:
-            out.extend(self.client_side(sig, self.coverage))
-        return out
-
-    def covered(
-        self,
-        service: str,
-        batch: list[_Raw],
-        faulty: dict[str, np.ndarray | float],
-        cover: Coverage,
-    ) -> list[Series]:
-        """The series of one service that its coverage reports, pods and counts included."""
-        rng, out = self.xrng, []
-        for r in batch:
-            if not cover.reports(service, r.name, r.kind):
-                continue
-            part = next((faulty[w] for w in ("cpu", "memory") if w in r.name), None)
-            if service in cover.pods and part is not None:
-                fault = np.broadcast_to(np.asarray(part, dtype=np.float64), r.values.shape)
-                for j, values in enumerate(
-                    split_pods(rng, r.values, fault, cover.pods[service]), start=1
-                ):
-                    name = f"{r.name}{{pod:pod-{j}}}"
-                    out.extend(_some(self.sample(service, name, r.kind, r.unit, values, rng=rng)))
-                continue
-            out.extend(_some(r.series))
-            if service in cover.counts and r.kind in (MetricKind.ERRORS, MetricKind.TRAFFIC):
-                count = self.sample(
-                    service, f"{r.name}.count", r.kind, "count", r.values, rng=rng, summed=True
-                )
-                out.extend(_some(count))
-        if service in cover.availability and service not in cover.silent:
-            errors = next((r.values for r in batch if r.kind is MetricKind.ERRORS), None)
-            hits = next((r.values for r in batch if r.kind is MetricKind.TRAFFIC), None)
-            if errors is not None and hits is not None:
-                ok = 100 * (1 - np.clip(errors / np.maximum(hits, 1e-9), 0, 1))
-                avail = self.sample(
-                    service, "http.availability", MetricKind.AVAILABILITY, "percent", ok, rng=rng
-                )
-                out.extend(_some(avail))
-        return out
-
-    def client_side(self, sig: dict[str, _Signals], cover: Coverage) -> list[Series]:
-        """Each watched call as its caller's client sees it: the callee's latency and errors
-        with what the wire adds, at once (no propagation delay), counted from the caller's
-        traffic."""
-        rng, t, out = self.xrng, self.t, []
-        for dep in self.company.dependencies:
-            if (dep.caller, dep.callee) not in cover.clients:
-                continue
-            c, x = sig[dep.caller], sig[dep.callee]
-            noise = rng.uniform(0.05, 0.15) * self.grid.noise
-            base = x.latency + rng.uniform(0.3, 5)  # plus the network's own round trip
-            lat = (base + x.d_lat + _or_zero(x.wire_lat)) * rng.lognormal(0, noise, t.size)
-            timeout = 20 * c.latency + 200
-            frac = x.err_frac + x.d_err + _or_zero(x.wire_err)
-            frac = np.clip(frac + 0.6 * np.clip((lat - base) / timeout, 0, 1), 0, 1)
-            calls = c.traffic * dep.calls * rng.lognormal(0, noise, t.size)
-            errors = rng.poisson(calls * frac * self.step) / self.step
-            prefix = f"client.{dep.callee}"
-            for name, kind, unit, values in (
-                (f"{prefix}.duration", MetricKind.LATENCY, "ms", lat),
-                (f"{prefix}.errors", MetricKind.ERRORS, "1/s", errors),
-            ):
-                if self.splice is not None:
-                    values = self.splice.apply(dep.caller, name, kind, t, values)
-                out.extend(_some(self.sample(dep.caller, name, kind, unit, values, rng=rng)))
-        return out
-
-    def benign_shift(self, values: np.ndarray, kind: MetricKind) -> np.ndarray:
-        """A real but harmless change: a batch job, a marketing push, a cache warm-up."""
-        start = self.onset + self.rng.uniform(-1800, 600)
-        on = _ramp(self.t, start, self.rng.uniform(30, 300))
-        factor = self.rng.uniform(1.3, 2.0)
-        if kind is MetricKind.SATURATION:
-            return np.clip(values + on * self.rng.uniform(10, 30), 0, 100)
-        return values * (1 + (factor - 1) * on)
-
-    def sample(
-        self,
-        service: str,
-        name: str,
-        kind: MetricKind,
-        unit: str,
-        values: np.ndarray,
-        *,
-        rng: np.random.Generator | None = None,
-        summed: bool = False,
-    ) -> Series | None:
-        """One collected series: spikes, a resolution, rollups, missing points and gaps.
-
-        ``summed`` reports counts per interval instead of a rate."""
-        rng = rng or self.rng
-        if rng.random() < 0.03:
-            return None  # this series is simply not collected
-        values = values.copy()
-        if rng.random() < 0.25:  # short spikes, from nothing in particular
-            for _ in range(int(rng.integers(1, 4))):
-                i = int(rng.integers(values.size))
-                values[i : i + int(rng.integers(1, 4))] *= rng.uniform(2, 6)
-        weights = self.grid.weights
-        res = float(
-            rng.choice(
-                self.resolutions,
-                p=_weights(self.resolutions) if weights is None else _normed(weights),
-            )
-        )
-        k = int(res // self.step)
-        times = self.t[k - 1 :: k] if k > 1 else self.t
-        if self.grid.rollup:
-            values = rollup(values, k, kind, self.step)
-            if kind in (MetricKind.ERRORS, MetricKind.TRAFFIC) and unit == "1/s":
-                unit = "count"
-            name = name.replace(".p95", ".p99")
-            if self.grid.label_start:
-                times = self.t[::k]
-        elif summed:
-            values = values.reshape(-1, k).sum(axis=1) * self.step
-        elif k > 1:
-            values = values.reshape(-1, k).mean(axis=1)
-        values = np.round(values, 3) if kind is not MetricKind.LATENCY else np.round(values, 2)
-        missing = rng.random(values.size) < rng.uniform(0, 0.03)
-        values[missing] = np.nan
-        if rng.random() < 0.08:  # a collection gap of 5 to 20 minutes
-            width = int(rng.uniform(300, 1200) / res) + 1
-            centre = self.onset if rng.random() < 0.3 else rng.uniform(times[0], times[-1])
-            i = int(np.searchsorted(times, centre - width * res / 2))
-            values[i : i + width] = np.nan
-        return Series(service=service, name=name, kind=kind, unit=unit, times=times, values=values)
-
-    # -- logs --------------------------------------------------------------------------------
-
     def log_samples(self, root: str | None, affected: list[str]) -> None:
         if root is not None:
             at = self.onset + 30
@@ -687,7 +454,7 @@ class _Builder:
 
     # -- shapes of the world -----------------------------------------------------------------
 
-    def splice_baseline(self, sig: dict[str, _Signals]) -> None:
+    def splice_baseline(self, sig: dict[str, Signals]) -> None:
         """Record the history before a splice point at another time: none of this incident's
         precursors before it, other traffic on most services."""
         rng, t = self.xrng, self.t
@@ -707,9 +474,7 @@ class _Builder:
         self.extra["splice_at"] = at
         self.extra["spliced"] = tuple(sorted(self.splice.traffic))
 
-    def earlier_fault(
-        self, sig: dict[str, _Signals], root: str | None, affected: list[str]
-    ) -> None:
+    def earlier_fault(self, sig: dict[str, Signals], root: str | None, affected: list[str]) -> None:
         """An unrelated fault on another service that ended 4 to 20 minutes before the onset,
         with its recovery tail; reverted, when a change caused it."""
         rng, t = self.rng, self.t
@@ -737,7 +502,7 @@ class _Builder:
         if ended - onset < 300:
             return  # no room in this history
         early = {
-            n: _Signals(
+            n: Signals(
                 traffic=s.traffic,
                 latency=s.latency,
                 err_frac=s.err_frac,
@@ -749,7 +514,7 @@ class _Builder:
             for n, s in sig.items()
         }
         change_id = self.inject(culprit, early, fault=fault, onset=onset)
-        fade = 1 - _ramp(t, ended, tail)
+        fade = 1 - ramp(t, ended, tail)
         e = early[culprit]
         for arr in (e.d_err, e.d_lat, e.d_pool, e.cpu):
             arr *= fade
@@ -834,30 +599,6 @@ def _dependency_log(
     return LogSample(caller, float(at), level, text)
 
 
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    """One series of a service before collection, and as the standard collection kept it."""
-
-    name: str
-    kind: MetricKind
-    unit: str
-    values: np.ndarray
-    series: Series | None
-
-
-def _some(series: Series | None) -> list[Series]:
-    return [] if series is None else [series]
-
-
-def _normed(weights: tuple[float, ...]) -> list[float]:
-    return [w / sum(weights) for w in weights]
-
-
-def _weights(resolutions: tuple[int, ...]) -> list[float]:
-    w = np.array([{10: 1.0, 15: 0.5, 60: 6.0, 300: 1.5}.get(r, 1.0) for r in resolutions])
-    return list(w / w.sum())
-
-
 def generate_scenario(
     *,
     seed: int,
@@ -923,7 +664,16 @@ def generate_scenario(
         b.earlier_fault(sig, root, affected)
     b.coverage = draw_coverage(xrng, b.company, traits, root)
     b.background_changes(affected, root)
-    metrics = b.observe(sig)
+    metrics = Collector(
+        company=b.company,
+        t=b.t,
+        onset=b.onset,
+        grid=grid,
+        rng=b.rng,
+        xrng=xrng,
+        splice=b.splice,
+        coverage=b.coverage,
+    ).observe(sig)
     b.log_samples(root, affected)
     detected = b.onset + float(b.rng.uniform(-4, 10)) * 60
     symptoms: tuple[str, ...] = ()
@@ -977,7 +727,7 @@ _INTERFACE = (MetricKind.ERRORS, MetricKind.LATENCY, MetricKind.AVAILABILITY)
 
 def _alert(
     rng: np.random.Generator,
-    sig: dict[str, _Signals],
+    sig: dict[str, Signals],
     metrics: list[Series],
     symptoms: tuple[str, ...],
     *,
