@@ -58,6 +58,8 @@ COARSE = 240.0
 #: The windows of the before-and-after statistic (seconds).
 BEFORE_WINDOW = 10 * 60.0
 AFTER_WINDOW = 5 * 60.0
+#: With too little history to calibrate, the spread is at least this share of the level.
+SHORT_HISTORY_SHARE = 0.05
 #: How many history positions calibrate the spread at most (evenly sampled).
 HISTORY_POSITIONS = 160
 #: A series is anomalous when its score reaches this.
@@ -246,8 +248,7 @@ def _score_block(
         # normal position in ten is no news, however still the series is the rest of the time.
         calibrated = np.fmax(1.4826 * _median(deviation), _quantile(deviation, 0.9) / 1.645)
         # Too little history: the noise of single points, scaled to a difference of medians.
-        prior = values[:, : max(lo, 3)]
-        diffs = np.abs(np.diff(prior, axis=1))
+        diffs = np.abs(np.diff(values[:, :lo], axis=1))
         point_sd = 1.4826 * _median(diffs) / np.sqrt(2)
         from_points = point_sd * 1.25 * np.sqrt(1.0 / before + 1.0 / after)
     spread = np.where(enough, calibrated, from_points)
@@ -255,7 +256,10 @@ def _score_block(
     level = level_at[:, skip:]
     ref_level = np.nan_to_num(_median(values[:, max(lo - before, 0) : lo]))
     relative = np.array([k in _RELATIVE_FLOOR for k in kinds])
-    floor = np.where(relative, 0.02, 0.002) * np.abs(ref_level)
+    # Relative floors: a few percent of the level, more when the history is too short to say
+    # how much the series moves (a handful of points say little about their own noise).
+    share = np.where(enough, 0.02, SHORT_HISTORY_SHARE)
+    floor = np.where(relative, share, 0.002) * np.abs(ref_level)
     spread = np.fmax(np.nan_to_num(spread), floor)
     is_err = np.array([k is MetricKind.ERRORS for k in kinds])
     if is_err.any():  # error rates: at least the Poisson noise of the level, over the window

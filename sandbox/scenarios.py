@@ -153,12 +153,11 @@ class _Builder:
         self.fault = fault
         self.grid = grid
         self.shape = shape
-        step, resolutions = grid.step, grid.resolutions
+        step = grid.step
         self.step = float(step)
-        self.resolutions = resolutions
         after = float(self.rng.uniform(*grid.after)) * 60
         n = int(grid.hours * 3600 / step)
-        block = int(max(resolutions) // step)
+        block = int(max(grid.resolutions) // step)
         n -= n % block
         self.end = _EPOCH + 300 * round(float(self.rng.uniform(8, 20)) * 12)
         self.t = self.end - (n - np.arange(n)) * self.step
@@ -390,7 +389,7 @@ class _Builder:
         )
         return sha
 
-    # -- observation -------------------------------------------------------------------------
+    # -- logs --------------------------------------------------------------------------------
 
     def log_samples(self, root: str | None, affected: list[str]) -> None:
         if root is not None:
@@ -702,7 +701,7 @@ def generate_scenario(
         title=f"{symptoms[0] if symptoms else 'service'} errors" if root else "flappy alert",
         started_at=float(round(detected)),
         symptom_services=symptoms,
-        alert=_alert(xrng, sig, metrics, symptoms, faulty=root is not None),
+        alert=_alert(xrng, sig, metrics, symptoms, since=b.t >= b.onset - 300, faulty=bool(root)),
     )
     bundle = Bundle(
         incident=incident,
@@ -731,10 +730,12 @@ def _alert(
     metrics: list[Series],
     symptoms: tuple[str, ...],
     *,
+    since: np.ndarray,
     faulty: bool,
 ) -> AlertRef | None:
     """The series whose alert fired: on the symptom service, an errors, latency or
-    availability series, of the kind that went wrong there; None when it has none."""
+    availability series, of the kind that went wrong there (``since`` the onset, not in an
+    earlier fault); None when it has none."""
     if not symptoms:
         return None
     where = symptoms[0]
@@ -744,9 +745,9 @@ def _alert(
         return None
     s = sig[where]
     wanted: list[MetricKind] = []
-    if faulty and s.d_err.max() >= 0.02:
+    if faulty and s.d_err[since].max() >= 0.02:
         wanted += [MetricKind.ERRORS, MetricKind.AVAILABILITY]
-    if faulty and s.d_lat.max() >= 0.5 * s.latency:
+    if faulty and s.d_lat[since].max() >= 0.5 * s.latency:
         wanted.append(MetricKind.LATENCY)
     pool = [m for m in pool if m.kind in wanted] or pool
     fired = pool[int(rng.integers(len(pool)))]
