@@ -14,8 +14,9 @@ measure the engine on each (``generate_scenario(..., shape=...)``):
 - ``rollup-5m``: 5-minute rollups only: latency as the interval's p99, error and request counts
   as sums (unit ``count``), saturation as averages; labelled at the interval's start (Datadog)
   or end (Prometheus), by seed.
-- ``partial``: what many estates have: only 15 to 35% of services report latency, errors and
-  traffic; the rest, only cpu and memory; client-side series on instrumented callers
+- ``partial``: what many estates have: only 10 to 30% of the mid-tier services (and most edge
+  services) report latency, errors and traffic; the rest only cpu and memory (databases, cpu and
+  connections); half the external providers nothing. Client-side series on instrumented callers
   (``client.<callee>.duration`` and ``.errors``, attributed to the caller); cpu and memory per
   pod for some services (``system.cpu.user{pod:pod-2}``, the service-level series dropped, and a
   fault shows on only some pods); counts next to rates (``...errors.count``); availability.
@@ -30,7 +31,9 @@ measure the engine on each (``generate_scenario(..., shape=...)``):
   (errors on the callers only); hardly anything on cpu, memory or latency; a deploy before it
   only sometimes.
 - ``silent-external``: external providers have no series of their own; one fails and only its
-  callers' client-side series and logs show it.
+  callers' client-side series and logs show it. The provider is the root; its team, the team to
+  notify, is the team that owns the integration (:func:`sandbox.company.generate_company` gives
+  every external provider the team of the first service wired to it).
 - ``named-in-logs``: callers log the dependency they wait on ("deadline exceeded waiting for
   invoices"), hop by hop, so the named service is not always the root; now and then a healthy
   service blames a healthy dependency.
