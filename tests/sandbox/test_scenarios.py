@@ -263,12 +263,7 @@ def test_every_shape_takes_every_fault_and_quiet_periods(shape: str, fault: str 
 
 
 def test_the_alert_names_the_symptoms_series_when_it_has_one_and_is_absent_otherwise() -> None:
-    cases = [
-        shaped(shape, fault, seed)
-        for shape in ("standard", "partial")
-        for fault in FAULT_TYPES
-        for seed in (1, 2)
-    ]
+    cases = [shaped(shape, fault) for shape in SHAPES for fault in (*FAULT_TYPES, None)]
     with_alert = without_alert = 0
     for sc in cases:
         inc = sc.bundle.incident
@@ -289,13 +284,12 @@ def test_some_shapes_shape_the_standard_incident_of_the_same_seed(shape: str) ->
 
 @pytest.mark.parametrize("fault", [*FAULT_TYPES, None])
 def test_a_short_history_starts_3_to_10_minutes_before_detection(fault: str | None) -> None:
-    for seed in (2, 3):
-        sc = shaped("short-history", fault, seed)
-        detected = sc.bundle.incident.started_at
-        first = min(float(m.times[0]) for m in sc.bundle.metrics)
-        last = max(float(m.times[-1]) for m in sc.bundle.metrics)
-        assert detected - 10 * 60 - 1 <= first <= detected - 3 * 60 + 60
-        assert detected < last <= max(detected, sc.truth.onset or detected) + 10 * 60 + 1
+    sc = shaped("short-history", fault)
+    detected = sc.bundle.incident.started_at
+    first = min(float(m.times[0]) for m in sc.bundle.metrics)
+    last = max(float(m.times[-1]) for m in sc.bundle.metrics)
+    assert detected - 10 * 60 - 1 <= first <= detected - 3 * 60 + 60
+    assert detected < last <= max(detected, sc.truth.onset or detected) + 10 * 60 + 1
 
 
 def test_a_long_history_reaches_one_to_two_days_back() -> None:
@@ -489,6 +483,6 @@ def test_named_in_logs_callers_name_the_root_and_healthy_dependencies_less_often
 
 
 def test_mixed_draws_a_different_combination_per_seed() -> None:
-    combos = {shaped("mixed", "bad-deploy", seed).extra["traits"] for seed in range(1, 9)}
+    combos = {shaped("mixed", "bad-deploy", seed).extra["traits"] for seed in range(1, 7)}
     assert len(combos) >= 4
     assert ("standard",) not in combos
