@@ -427,7 +427,7 @@ class _Builder:
         for dep in deps:
             if dep.caller not in hit or dep.callee not in hit:
                 continue
-            if dep.callee != root and rng.random() < 0.3:
+            if rng.random() < 0.3:  # not every caller logs what it waits on
                 continue
             for _ in range(int(rng.integers(1, 4))):
                 at = self.onset + dep.delay + rng.uniform(20, 900)
