@@ -6,6 +6,7 @@ Pure: built from a :class:`~investigators.bundle.Bundle` by :func:`collect_evide
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -264,3 +265,39 @@ def carries(ev: ServiceEvidence) -> bool:
     return bool(
         ev.interface_onsets or ev.intrinsic_onsets or ev.faint_onsets or not ev.has_interface
     )
+
+
+#: Log lines this long before the leading onset still speak of this incident (seconds).
+MENTION_LEAD = 30 * 60.0
+
+
+def mentions(bundle: Bundle, graph: nx.DiGraph, *, since: float) -> dict[str, set[str]]:
+    """Dependencies named in their callers' log lines: for each, the services that named it.
+
+    "deadline exceeded waiting for invoices" from ``checkout`` is evidence about ``invoices``
+    when ``checkout`` depends on it (directly or further down). Names count as whole words
+    (``invoices`` does not match ``invoices-db``), and only lines from ``since`` on.
+    """
+    named: dict[str, set[str]] = {}
+    below: dict[str, set[str]] = {}
+    for line in bundle.log_samples:
+        if line.timestamp < since or line.service not in graph:
+            continue
+        deps = below.get(line.service)
+        if deps is None:
+            deps = below[line.service] = nx.descendants(graph, line.service)
+        text = line.message
+        for dep in deps:
+            at = text.find(dep)
+            while at >= 0:
+                end = at + len(dep)
+                before = text[at - 1] if at > 0 else " "
+                after = text[end] if end < len(text) else " "
+                if not (_WORD.match(before) or _WORD.match(after)):
+                    named.setdefault(dep, set()).add(line.service)
+                    break
+                at = text.find(dep, at + 1)
+    return named
+
+
+_WORD = re.compile(r"[\w-]")

@@ -38,11 +38,14 @@ from investigators.bundle import Bundle, Change, ChangeKind, MetricKind
 from investigators.evidence import (
     EXPLAINED_BY,
     FAILING,
+    MENTION_LEAD,
+    Lead,
     ServiceEvidence,
     carries,
     collect_evidence,
     find_anomalous,
     find_lead,
+    mentions,
 )
 from investigators.servicegraph import build_graph
 
@@ -96,6 +99,9 @@ class Candidate:
     raw: float = 0.0
     score: float = 0.0
     confidence: str = "low"
+    named_by: list[str] = field(default_factory=list)  # callers whose log lines name it
+    silent: bool = False  # no telemetry of its own: suspected through its callers
+    support: float = 0.0  # for a silent one: the strength of its callers' trouble
 
 
 def _saturating(x: float, scale: float) -> float:
@@ -303,8 +309,11 @@ def _weigh(c: Candidate, *, lead_at: float, detected: float, reach: float) -> fl
     timely = math.exp(-max(0.0, c.onset - detected - 600.0) / 600.0)
     strength = _saturating(ev.strength, 8.0) * (0.7 if ev.weak else 1.0)
     breadth = _saturating(len(c.explains), 2.0)
+    # Its callers' log lines name it ("timeout calling maps-provider").
+    named = 0.4 * _saturating(len(c.named_by), 1.5)
     return (
-        rootness**1.5
+        (1.0 + named)
+        * rootness**1.5
         * (0.3 + 0.7 * c.coverage)
         * (0.55 + 0.45 * strength)
         * (0.75 + 0.25 * earliness)
@@ -315,14 +324,29 @@ def _weigh(c: Candidate, *, lead_at: float, detected: float, reach: float) -> fl
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """The ranking with what it rests on, so that the summary and the sweep score nothing twice."""
+
+    result: RcaResult
+    lead: Lead
+    evidence: dict[str, ServiceEvidence]
+
+
 def rank(bundle: Bundle) -> RcaResult:
     """Rank the root-cause candidates of one incident."""
+    return analyse(bundle).result
+
+
+def analyse(bundle: Bundle) -> Analysis:
+    """Rank the root-cause candidates of one incident, keeping the evidence behind the ranking."""
     graph = build_graph(bundle.services)
     lead = find_lead(bundle)
     evidence = collect_evidence(bundle, lead)
     anomalous = find_anomalous(evidence, graph)
     if not anomalous:
-        return RcaResult(incident_id=bundle.incident.id, ranking=[], symptoms=[], notify=None)
+        empty = RcaResult(incident_id=bundle.incident.id, ranking=[], symptoms=[], notify=None)
+        return Analysis(empty, lead, evidence)
 
     detected = bundle.incident.started_at
     # A service whose onset could not be placed is taken to start at detection.
@@ -347,17 +371,21 @@ def rank(bundle: Bundle) -> RcaResult:
     }
     reach = _reach(graph, sources, matching)
     lead_at = lead.onset if lead.onset is not None else min(c.onset for c in candidates.values())
+    named = mentions(bundle, graph, since=lead_at - MENTION_LEAD)
     for name, c in candidates.items():
+        c.named_by = sorted(named.get(name, ()))
         fit = reach[name] * (1.0 if name in matching else 0.5)
         c.raw = _weigh(c, lead_at=lead_at, detected=detected, reach=fit)
+    silent = _silent_suspects(candidates, graph, evidence, named)
 
-    order = sorted(candidates.values(), key=lambda c: (-c.raw, c.evidence.name))
+    order = sorted([*candidates.values(), *silent], key=lambda c: (-c.raw, c.evidence.name))
     top = order[0]
     rival = next((c for c in order[1:] if c.evidence.team != top.evidence.team), None)
     margin = 1.0 - (rival.raw / top.raw if rival is not None and top.raw > 0 else 0.0)
     for c in order:
         c.score = round(min(1.0, c.raw / 1.2), 3)
-    blind = _blind_spots(top, evidence, graph, anomalous)
+    blind = [] if top in silent else _blind_spots(top, evidence, graph, anomalous)
+    blind = [(dep, kind) for dep, kind in blind if all(dep != c.evidence.name for c in silent)]
     top.confidence = _confidence(
         top, margin=margin, declared=declared, late=top.onset - detected > 15 * 60
     )
@@ -370,7 +398,7 @@ def rank(bundle: Bundle) -> RcaResult:
     unrelated = bool(bundle.incident.symptom_services) and not any(s in callers for s in alerted)
     # The alert's own series shows nothing, or the suspect is not below it: a tag would be a
     # guess about something other than what people are looking at.
-    astray = lead.quiet or reach[top.evidence.name] < 1.0
+    astray = lead.quiet or reach.get(top.evidence.name, 0.0) < 1.0
     if (blind or unrelated or astray) and top.confidence == "high":
         top.confidence = "medium"
     for c in order[1:]:
@@ -406,7 +434,7 @@ def rank(bundle: Bundle) -> RcaResult:
             )
         )
     ranking.sort(key=lambda r: -r.score)  # stable: ties keep the engine's order
-    return RcaResult(
+    result = RcaResult(
         incident_id=bundle.incident.id,
         ranking=ranking,
         symptoms=[
@@ -416,6 +444,55 @@ def rank(bundle: Bundle) -> RcaResult:
         ],
         notify=notify,
     )
+    return Analysis(result, lead, evidence)
+
+
+def _silent_suspects(
+    candidates: dict[str, Candidate],
+    graph: nx.DiGraph,
+    evidence: dict[str, ServiceEvidence],
+    named: dict[str, set[str]],
+) -> list[Candidate]:
+    """Dependencies with no telemetry of their own that the evidence points at.
+
+    A provider with no series (an external API, a managed service nobody exports) shows only
+    through its callers. It takes its callers' place as the suspect when what they show is
+    calls failing or slowing (not their own resources, not a change of their own), and either
+    their log lines name it or more than one of its callers is in trouble at once: one fault
+    below them explains them all. Its callers then count as its symptoms.
+    """
+    found: list[Candidate] = []
+    for dep in sorted(graph.nodes):
+        ev = evidence[dep]
+        if ev.anomalies or dep in candidates:
+            continue
+        callers = [
+            candidates[c]
+            for c in graph.predecessors(dep)
+            if c in candidates and candidates[c].explained < 0.5
+        ]
+        clean = [
+            c
+            for c in callers
+            if c.evidence.interface_onsets
+            and c.evidence.intrinsic < THRESHOLD
+            and c.change_weight == 0.0
+        ]
+        voices = named.get(dep, set())
+        if not clean or not (voices & {c.evidence.name for c in clean} or len(clean) >= 2):
+            continue
+        best = max(clean, key=lambda c: c.raw)
+        silent = Candidate(ev, onset=min(c.onset for c in clean))
+        silent.explains = sorted(c.evidence.name for c in clean)
+        silent.named_by = sorted(voices)
+        silent.raw = best.raw * (1.05 + 0.1 * min(len(clean) - 1, 2))
+        silent.silent = True
+        silent.support = max(c.evidence.strength for c in clean)
+        for c in clean:
+            c.explained, c.explained_by = max(c.explained, 0.6), dep
+            c.raw *= 0.5
+        found.append(silent)
+    return found
 
 
 def _blind_spots(
@@ -454,7 +531,11 @@ def _confidence(top: Candidate, *, margin: float, declared: list[str], late: boo
     # Linked to what people see: it explains anomalous callers, or the alert fired on it and
     # its own interface (latency, errors) shows the trouble.
     linked = bool(top.explains) or (ev.name in declared and bool(ev.interface_onsets))
-    strong = ev.strength >= 6 and top.raw >= 0.25 and not late
+    # A silent provider is only as strong as its callers' trouble, and needs them to name it.
+    strength = top.support if top.silent else ev.strength
+    strong = strength >= 6 and top.raw >= 0.25 and not late
+    if top.silent and not top.named_by:
+        strong = False
     if top.explained < 0.3 and linked and margin >= 0.45 and strong:
         return "high"
     if top.explained < 0.5 and (linked or top.change_weight > 0) and margin >= 0.2:
@@ -489,6 +570,13 @@ _CHANGE_WORDS = {
 def _reasons(cand: Candidate, candidates: dict[str, Candidate]) -> list[str]:
     ev = cand.evidence
     out = [_describe(a) for a in ev.anomalies[:3] if a.score >= WEAK_THRESHOLD]
+    if cand.silent:
+        out.append(
+            "no telemetry of its own: seen through its callers "
+            f"({', '.join(cand.explains[:5])}), whose calls to it fail or slow down"
+        )
+    if cand.named_by:
+        out.append(f"named in the error logs of {', '.join(cand.named_by[:5])}")
     if ev.weak:
         out.append("weak anomaly, counted because an anomalous caller depends on it")
     if cand.change is not None:
@@ -501,6 +589,7 @@ def _reasons(cand: Candidate, candidates: dict[str, Candidate]) -> list[str]:
         more = f" and {len(cand.explains) - 5} more" if len(cand.explains) > 5 else ""
         out.append(f"explains {shown}{more}")
     if cand.explained_by is not None and cand.explained >= 0.3:
-        dep = candidates[cand.explained_by]
-        out.append(f"likely a symptom of {cand.explained_by} (onset {_clock(dep.onset)})")
+        dep = candidates.get(cand.explained_by)
+        since = f" (onset {_clock(dep.onset)})" if dep is not None else ""
+        out.append(f"likely a symptom of {cand.explained_by}{since}")
     return out
