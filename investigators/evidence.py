@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -194,7 +195,7 @@ def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, Serv
     lead = lead or find_lead(bundle)
     evidence = {s.name: ServiceEvidence(s.name, s.team) for s in bundle.services}
     scored = score_series(bundle.metrics, detected_at=bundle.incident.started_at, around=lead.onset)
-    for a in scored:
+    for a in seen_from_callers(scored, bundle):
         ev = evidence[a.series.service]
         ev.anomalies.append(a)
         ev.strength = max(ev.strength, a.score * kind_weight(a, lead))
@@ -267,6 +268,54 @@ def carries(ev: ServiceEvidence) -> bool:
     )
 
 
+def _names(text: str, candidates: Iterable[str]) -> list[str]:
+    """The candidates that ``text`` names as whole words (``invoices`` not in ``invoices-db``)."""
+    found = []
+    for name in candidates:
+        at = text.find(name)
+        while at >= 0:
+            end = at + len(name)
+            before = text[at - 1] if at > 0 else " "
+            after = text[end] if end < len(text) else " "
+            if not (_WORD.match(before) or _WORD.match(after)):
+                found.append(name)
+                break
+            at = text.find(name, at + 1)
+    return found
+
+
+def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[SeriesAnomaly]:
+    """Client-side series moved to the dependency they watch.
+
+    A caller's series that names one of its dependencies (``client.maps-provider.duration``,
+    ``http_client_errors{peer="invoices"}``) measures that dependency from outside: a network
+    fault, or a provider with no telemetry of its own, shows there first. Such series count as
+    the dependency's. Except when several of one caller's dependencies turn bad at once: one
+    caller in trouble (starved of cpu, out of threads) sees all its calls slow down, so those
+    stay its own.
+    """
+    deps = {s.name: s.depends_on for s in bundle.services}
+    peer: dict[int, str] = {}
+    for i, a in enumerate(scored):
+        named = _names(a.series.name, deps.get(a.series.service, ()))
+        if len(named) == 1 and named[0] != a.series.service:
+            peer[i] = named[0]
+    if not peer:
+        return scored
+    troubled: dict[str, set[str]] = {}
+    for i, dep in peer.items():
+        if scored[i].anomalous:
+            troubled.setdefault(scored[i].series.service, set()).add(dep)
+    out = []
+    for i, a in enumerate(scored):
+        dep = peer.get(i)
+        if dep is None or len(troubled.get(a.series.service, ())) > 1:
+            out.append(a)
+        else:
+            out.append(replace(a, series=replace(a.series, service=dep)))
+    return out
+
+
 #: Log lines this long before the leading onset still speak of this incident (seconds).
 MENTION_LEAD = 30 * 60.0
 
@@ -286,17 +335,8 @@ def mentions(bundle: Bundle, graph: nx.DiGraph, *, since: float) -> dict[str, se
         deps = below.get(line.service)
         if deps is None:
             deps = below[line.service] = nx.descendants(graph, line.service)
-        text = line.message
-        for dep in deps:
-            at = text.find(dep)
-            while at >= 0:
-                end = at + len(dep)
-                before = text[at - 1] if at > 0 else " "
-                after = text[end] if end < len(text) else " "
-                if not (_WORD.match(before) or _WORD.match(after)):
-                    named.setdefault(dep, set()).add(line.service)
-                    break
-                at = text.find(dep, at + 1)
+        for dep in _names(line.message, deps):
+            named.setdefault(dep, set()).add(line.service)
     return named
 
 
