@@ -308,11 +308,11 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
             troubled.setdefault(scored[i].series.service, set()).add(dep)
     out = []
     for i, a in enumerate(scored):
-        dep = peer.get(i)
-        if dep is None or len(troubled.get(a.series.service, ())) > 1:
+        watched = peer.get(i)
+        if watched is None or len(troubled.get(a.series.service, ())) > 1:
             out.append(a)
         else:
-            out.append(replace(a, series=replace(a.series, service=dep)))
+            out.append(replace(a, series=replace(a.series, service=watched)))
     return out
 
 

@@ -369,7 +369,9 @@ def analyse(bundle: Bundle) -> Analysis:
         for n, c in candidates.items()
         if wanted is None or c.evidence.shows(wanted) or c.evidence.weak
     }
-    reach = _reach(graph, sources, matching)
+    # Services that cannot show it (no latency or errors series) do not break the trail either.
+    unseen = {n for n, ev in evidence.items() if not ev.has_interface}
+    reach = _reach(graph, sources, matching | unseen)
     lead_at = lead.onset if lead.onset is not None else min(c.onset for c in candidates.values())
     named = mentions(bundle, graph, since=lead_at - MENTION_LEAD)
     for name, c in candidates.items():

@@ -330,7 +330,7 @@ def draw_coverage(
         cover.availability = {n for n in cover.apm if kinds[n] == "service" and rng.random() < 0.3}
         edge_p = dict.fromkeys(("service", "database", "cache", "queue", "external"), 0.7)
     if own == "caller-only":
-        p = rng.uniform(0.5, 1.0)
+        p = rng.uniform(0.3, 0.8)
         edge_p = {k: max(edge_p.get(k, 0.0), p) for k in ("service", "database", "cache", "queue")}
         edge_p["external"] = max(edge_p.get("external", 0.0), p)
     if own == "silent-external":
