@@ -4,6 +4,7 @@ the engine gets right."""
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -347,21 +348,14 @@ def test_partial_coverage_most_services_only_cpu_and_memory() -> None:
 
 def test_a_fault_on_pods_shows_on_only_some_of_them() -> None:
     rng = np.random.default_rng(1)
-    values = np.full(200, 30.0)
     fault = np.where(np.arange(200) >= 100, 50.0, 0.0)
-    for _ in range(20):
-        pods = split_pods(rng, values + fault, fault, 3)
-        hit = [float(np.median(p[100:]) - np.median(p[:100])) > 25 for p in pods]
-        assert 1 <= sum(hit) <= 3
+    counts = []
+    for _ in range(30):
+        pods = split_pods(rng, 30.0 + fault, fault, 3)
         assert all(abs(float(np.median(p[:100])) - 30) < 8 for p in pods)
-    assert any(
-        sum(
-            float(np.median(p[100:]) - np.median(p[:100])) > 25
-            for p in split_pods(rng, values + fault, fault, 3)
-        )
-        < 3
-        for _ in range(5)
-    )
+        counts.append(sum(float(np.median(p[100:]) - np.median(p[:100])) > 25 for p in pods))
+    assert min(counts) >= 1
+    assert counts.count(1) > len(counts) / 3
 
 
 @pytest.mark.parametrize("fault", ["cpu-hog", "external-outage", None])
@@ -454,7 +448,8 @@ def test_a_silent_external_has_no_series_and_its_integrating_team(fault: str | N
     assert sc.truth.fault == "external-silent"
     assert kinds[root] == "external"
     callers = [s for s in sc.bundle.services if root in s.depends_on]
-    assert sc.truth.team in {s.team for s in callers}
+    integrator = next(d.caller for d in sc.company.dependencies if d.callee == root)
+    assert sc.truth.team == next(s.team for s in callers if s.name == integrator)
     watched = [m for m in sc.bundle.metrics if m.name.startswith(f"client.{root}.")]
     assert {m.service for m in watched} <= {s.name for s in callers}
     assert watched or any(root in entry.message for entry in sc.bundle.log_samples)
@@ -470,7 +465,7 @@ def test_named_in_logs_callers_name_the_root_and_healthy_dependencies_less_often
         (entry.service, dep)
         for entry in sc.bundle.log_samples
         for dep in deps[entry.service]
-        if dep in entry.message
+        if re.search(rf"(?<![\w-]){re.escape(dep)}(?![\w-])", entry.message)
     ]
     assert naming
     root = sc.truth.root
