@@ -58,7 +58,7 @@ HOLDOUT_SEEDS = 5000
 SIZES = (30, 60, 120, 300)
 METHODS = ("engine", "baro", "traversal")
 CONFIDENCES = ("high", "medium", "low")
-SEEDS_ACROSS_SHAPES = 104  # default seeds per seed set, shared out among the generator's shapes
+SEEDS_ACROSS_SHAPES = 78  # default seeds per seed set, shared out among the generator's shapes
 QUICK_SEEDS = 2
 
 PETSHOP_TOP1 = 0.85
@@ -282,14 +282,14 @@ class Results:
             level[1] += o.answers["engine"].top1
 
 
-def _f(value: float | None) -> str:
-    return "   -" if value is None else f"{value:.2f}"
+def _f(value: float | None, digits: int = 2) -> str:
+    return "   -" if value is None else f"{value:.{digits}f}"
 
 
 def print_table(results: Results, order: list[tuple[str, str]]) -> None:
     """One line per row and method."""
     print(
-        f"\n{'set':<19} {'shape':<9} {'method':<9} {'n':>4} {'top1':>5} {'top3':>5} "
+        f"\n{'set':<19} {'shape':<15} {'method':<9} {'n':>4} {'top1':>5} {'top3':>5} "
         f"{'tagged':>6} {'precision':>9} {'quiet':>5} {'quiet tags':>10} {'errors':>6}"
     )
     for key in order:
@@ -300,7 +300,7 @@ def print_table(results: Results, order: list[tuple[str, str]]) -> None:
             t = row[method]
             errors = len(results.errors.get(key, [])) if method == "engine" else 0
             print(
-                f"{key[0]:<19} {key[1]:<9} {method:<9} {t.n:>4} {_f(t.rate('top1')):>5} "
+                f"{key[0]:<19} {key[1]:<15} {method:<9} {t.n:>4} {_f(t.rate('top1')):>5} "
                 f"{_f(t.rate('top3')):>5} {_f(t.rate('tagged')):>6} "
                 f"{_f(t.rate('precision')):>9} {t.quiet:>5} {t.quiet_tags:>10} "
                 f"{errors if method == 'engine' else '':>6}"
@@ -309,10 +309,11 @@ def print_table(results: Results, order: list[tuple[str, str]]) -> None:
         print(f"  engine raised on {len(messages)} {key[0]} {key[1]} cases, first: {messages[0]}")
 
 
-def print_calibration(results: Results) -> None:
+def print_calibration(results: Results, order: list[tuple[str, str]]) -> None:
     """Of the engine's top-1 answers at each confidence, how many named the true root."""
     print("\nengine calibration (top-1 right / answers, incidents only):")
-    for set_name, levels in results.calibration.items():
+    for set_name in dict.fromkeys(k[0] for k in order):
+        levels = results.calibration.get(set_name, {})
         parts = [
             f"{level} {right}/{n}" + (f" = {right / n:.2f}" if n else "")
             for level, (n, right) in levels.items()
@@ -320,13 +321,15 @@ def print_calibration(results: Results) -> None:
         print(f"  {set_name:<19} " + ", ".join(parts))
 
 
-def print_timing(results: Results) -> None:
+def print_timing(results: Results, order: list[tuple[str, str]]) -> None:
     """Wall time of rank() per set."""
-    parts = [
-        f"{s} p50 {statistics.median(v) * 1000:.0f} ms max {max(v) * 1000:.0f} ms (n={len(v)})"
-        for s, v in results.seconds.items()
-        if v
-    ]
+    parts = []
+    for s in dict.fromkeys(k[0] for k in order):
+        if v := results.seconds.get(s):
+            parts.append(
+                f"{s} p50 {statistics.median(v) * 1000:.0f} ms max {max(v) * 1000:.0f} ms "
+                f"(n={len(v)})"
+            )
     print("\nrank() wall time: " + "; ".join(parts))
 
 
@@ -346,10 +349,13 @@ def _at_least(value: float | None, target: float) -> bool:
     return value is not None and value >= target - 1e-12
 
 
-def checks(results: Results) -> list[Check]:
+def checks(results: Results, order: list[tuple[str, str]]) -> list[Check]:
     """Every target that applies to the rows that ran."""
     out: list[Check] = []
-    for (set_name, shape), row in results.rows.items():
+    for set_name, shape in order:
+        row = results.rows.get((set_name, shape))
+        if row is None:
+            continue
         where = f"{set_name} {shape}"
         engine = row["engine"]
         for what in ("top1", "top3"):
@@ -357,18 +363,18 @@ def checks(results: Results) -> list[Check]:
             mine = engine.rate(what) or 0.0
             out.append(
                 Check(
-                    f"{where}: engine {what} {mine:.2f} >= best baseline {best:.2f}", mine >= best
+                    f"{where}: engine {what} {mine:.3f} >= best baseline {best:.3f}", mine >= best
                 )
             )
         if set_name == petshop.SET_NAME and shape == "as-is":
             untagged = engine.quiet - engine.quiet_tags
             out += [
                 Check(
-                    f"{where}: top1 {_f(engine.rate('top1'))} >= {PETSHOP_TOP1}",
+                    f"{where}: top1 {_f(engine.rate('top1'), 3)} >= {PETSHOP_TOP1}",
                     _at_least(engine.rate("top1"), PETSHOP_TOP1),
                 ),
                 Check(
-                    f"{where}: top3 {_f(engine.rate('top3'))} >= {PETSHOP_TOP3}",
+                    f"{where}: top3 {_f(engine.rate('top3'), 3)} >= {PETSHOP_TOP3}",
                     _at_least(engine.rate("top3"), PETSHOP_TOP3),
                 ),
                 Check(
@@ -381,26 +387,27 @@ def checks(results: Results) -> list[Check]:
             precision = engine.rate("precision")
             out += [
                 Check(
-                    f"{where}: top1 {_f(engine.rate('top1'))} >= {GENERATED_TOP1}",
+                    f"{where}: top1 {_f(engine.rate('top1'), 3)} >= {GENERATED_TOP1}",
                     _at_least(engine.rate("top1"), GENERATED_TOP1),
                 ),
                 Check(
-                    f"{where}: top3 {_f(engine.rate('top3'))} >= {GENERATED_TOP3}",
+                    f"{where}: top3 {_f(engine.rate('top3'), 3)} >= {GENERATED_TOP3}",
                     _at_least(engine.rate("top3"), GENERATED_TOP3),
                 ),
                 Check(
-                    f"{where}: notify precision {_f(precision)} >= {GENERATED_PRECISION}",
+                    f"{where}: notify precision {_f(precision, 3)} >= {GENERATED_PRECISION}",
                     precision is None or _at_least(precision, GENERATED_PRECISION),
                 ),
                 Check(f"{where}: {engine.quiet_tags} quiet tags (0)", engine.quiet_tags == 0),
             ]
-    for set_name, levels in results.calibration.items():
+    for set_name in dict.fromkeys(k[0] for k in order):
+        levels = results.calibration.get(set_name, {})
         for level, target in CALIBRATION.items():
             n, right = levels.get(level, [0, 0])
             value = right / n if n else None
             out.append(
                 Check(
-                    f"{set_name}: engine {level}-confidence top-1 precision {_f(value)} "
+                    f"{set_name}: engine {level}-confidence top-1 precision {_f(value, 3)} "
                     f"({right}/{n}) >= {target}",
                     value is None or value >= target,
                 )
@@ -413,7 +420,7 @@ def checks(results: Results) -> list[Check]:
 
 
 def _jobs(
-    args: argparse.Namespace, sets: list[str], shapes: list[str] | None
+    args: argparse.Namespace, sets: list[str], shapes: list[str] | None, seeds: int
 ) -> tuple[list[PetshopJob | GeneratedJob], list[tuple[str, str]]]:
     jobs: list[PetshopJob | GeneratedJob] = []
     order: list[tuple[str, str]] = []
@@ -431,7 +438,6 @@ def _jobs(
                 "skipping the petshop rows"
             )
     if "generated" in sets:
-        seeds = args.seeds or (QUICK_SEEDS if args.quick else default_seeds())
         kinds = (*scenarios.FAULT_TYPES, scenarios.QUIET)
         for set_name, first in (
             ("generated-dev", DEV_SEEDS),
@@ -474,20 +480,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown shape {unknown[0]!r}: use some of {', '.join(sorted(known))}")
 
     started = time.perf_counter()
-    jobs, order = _jobs(args, sets, shapes)
+    seeds = args.seeds or (QUICK_SEEDS if args.quick else default_seeds())
+    jobs, order = _jobs(args, sets, shapes, seeds)
     if not jobs:
         print("rca accuracy: nothing to run -> FAIL")
         return 1
-    print(f"{len(jobs)} cases, {args.workers} workers")
+    print(
+        f"{len(jobs)} cases ({seeds} seeds per generated seed set and shape), "
+        f"{args.workers} workers"
+    )
     results = Results()
     for outcome in run_all(jobs, args.workers):
         results.add(outcome)
     elapsed = time.perf_counter() - started
 
     print_table(results, order)
-    print_calibration(results)
-    print_timing(results)
-    found = checks(results)
+    print_calibration(results, order)
+    print_timing(results, order)
+    found = checks(results, order)
     print("\ntargets:")
     for c in found:
         print(f"  [{'met' if c.met else 'missed'}] {c.what}")

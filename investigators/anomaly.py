@@ -53,6 +53,8 @@ LOOKAHEAD = 30 * 60.0
 #: Around a leading onset: how much earlier a cause may begin, and how much later an effect.
 LEAD = 15 * 60.0
 LAG = 5 * 60.0
+#: How long before a leading onset memory may have begun to leak (seconds).
+LEAK_LEAD = 2 * 3600.0
 #: Resolution from which a series counts as a coarse rollup (seconds).
 COARSE = 240.0
 #: The windows of the before-and-after statistic (seconds).
@@ -228,8 +230,14 @@ def _score_block(
     values: np.ndarray,
     kinds: list[MetricKind],
     window: tuple[float, float],
+    *,
+    growing: bool = False,
 ) -> _Block:
-    """Score rows of ``values`` (one series each) sampled at ``times``; splits within ``window``."""
+    """Score rows of ``values`` (one series each) sampled at ``times``; splits within ``window``.
+
+    ``growing`` rows (memory) may have begun before the window: a leak grows for an hour
+    before it hurts, so an older change there is not set aside.
+    """
     rows, n = values.shape
     nan = np.full(rows, np.nan)
     zero = np.zeros(rows)
@@ -319,7 +327,9 @@ def _score_block(
     best = z.argmax(axis=1)
     score = np.maximum(z[np.arange(rows), best], 0.0)
     # A shift as large just before the window began earlier: not this incident's change.
-    score = np.where(earlier_best >= 0.8 * score, np.minimum(score, WEAK_THRESHOLD - 0.01), score)
+    if not growing:
+        older = earlier_best >= 0.8 * score
+        score = np.where(older, np.minimum(score, WEAK_THRESHOLD - 0.01), score)
     # The onset. The largest shift is reached late by a growing fault, and a split shortly before
     # a step already sees it in its after-window. So: the first split over the bar, back to the
     # start of its run over the lower bar, then on to the first point that itself shows at
@@ -382,7 +392,13 @@ def score_series(
             cleaned.append(coarsen(clean(s)))
         except Unscorable:
             continue
-    for members in _by_grid(cleaned):
+    groups = [
+        (group, growing)
+        for members in _by_grid(cleaned)
+        for growing in (False, True)
+        if (group := [m for m in members if is_leaky(m.name, m.kind) == growing])
+    ]
+    for members, growing in groups:
         times = members[0].times
         matrix = (
             np.vstack([m.values for m in members])
@@ -395,9 +411,11 @@ def score_series(
         own = window
         if around is not None:
             # A coarse point already spans the trouble's travel and the alert's own delay: from
-            # a rollup of COARSE or more, a cause may lead by one point, no more.
-            own = (around - (LEAD if step < COARSE else step), window[1] + step)
-        block = _score_block(times, matrix, kinds, own)
+            # a rollup of COARSE or more, a cause may lead by one point, no more. Memory may
+            # have been leaking for long before.
+            lead = LEAK_LEAD if growing else LEAD if step < COARSE else step
+            own = (around - lead, window[1] + step)
+        block = _score_block(times, matrix, kinds, own, growing=growing)
         for i, m in enumerate(members):
             onset = float(block.onset[i])
             level, current = float(block.level[i]), float(block.current[i])

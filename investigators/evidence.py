@@ -20,6 +20,9 @@ from investigators.anomaly import (
 )
 from investigators.bundle import Bundle, Change, MetricKind
 
+#: A resource this full (percent) is exhausted: requests queue, fail or get refused.
+EXHAUSTED_PERCENT = 80.0
+_PERCENT = {"percent", "%", "pct"}
 #: A fault reaches callers through these: slow or failed calls.
 INTERFACE = (MetricKind.LATENCY, MetricKind.ERRORS, MetricKind.AVAILABILITY)
 #: Failed calls, seen from either side.
@@ -93,7 +96,7 @@ class ServiceEvidence:
         if self.interface_onsets:
             return self.interface_onsets, 1.0
         if self.intrinsic_onsets:
-            return self.intrinsic_onsets, 0.7
+            return self.intrinsic_onsets, 0.7 if self.exhausted() else 0.25
         if self.faint_onsets:
             return self.faint_onsets, 0.6
         return ([], 0.0) if self.has_interface else (self.onsets, 1.0)
@@ -105,6 +108,16 @@ class ServiceEvidence:
         if self.faint_onsets:
             return self.faint_onsets, 0.6
         return self.onsets, 0.3
+
+    def exhausted(self) -> bool:
+        """Whether a resource of its own ran out: a percentage near full (or one of unknown
+        scale that rose). Cpu going from 16% to 28% slows nothing down."""
+        return any(
+            a.anomalous
+            and is_intrinsic(a.series.name, a.series.kind)
+            and ((a.series.unit or "").lower() not in _PERCENT or a.current >= EXHAUSTED_PERCENT)
+            for a in self.anomalies
+        )
 
     def shows(self, kinds: tuple[MetricKind, ...]) -> bool:
         """Whether one of its anomalous series is of these kinds."""
