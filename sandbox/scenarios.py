@@ -90,7 +90,8 @@ class Scenario:
 
     ``extra`` says how it was shaped: ``shape`` and ``traits`` always; ``mode`` (how a code fault
     or an external outage failed), ``splice_at`` and ``spliced``, ``earlier`` (the fault before
-    the fault: ``fault``, ``root``, ``onset``, ``ended``), ``silent`` (services without series),
+    the fault: ``fault``, ``root``, ``onset``, ``ended``, ``change_id``), ``silent`` (services
+    without series),
     ``pods`` and ``window`` (the cut of a short history) when they apply.
     """
 
