@@ -89,10 +89,9 @@ class Scenario:
     """A generated incident (or quiet period): the bundle an engine sees and the truth.
 
     ``extra`` says how it was shaped: ``shape`` and ``traits`` always; ``mode`` (how a code fault
-    or an external outage failed), ``splice_at`` and ``spliced``, ``earlier`` (the fault before
+    or a silent provider failed), ``splice_at`` and ``spliced``, ``earlier`` (the fault before
     the fault: ``fault``, ``root``, ``onset``, ``ended``, ``change_id``), ``silent`` (services
-    without series),
-    ``pods`` and ``window`` (the cut of a short history) when they apply.
+    without series), ``pods`` and ``window`` (the cut of a short history) when they apply.
     """
 
     seed: int
