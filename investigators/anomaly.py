@@ -289,8 +289,13 @@ def _score_block(
     relative = np.array([k in _RELATIVE_FLOOR for k in kinds])
     # Relative floors: a few percent of the level, more when the history is too short to say
     # how much the series moves (a handful of points say little about their own noise).
-    share = np.where(enough, 0.02, SHORT_HISTORY_SHARE)
-    floor = np.where(relative, share, 0.002) * np.abs(ref_level)
+    bounded = np.array([k is MetricKind.AVAILABILITY for k in kinds])
+    share = np.where(
+        enough,
+        np.where(relative, 0.02, 0.002),
+        np.where(bounded, 0.005, SHORT_HISTORY_SHARE),
+    )
+    floor = share * np.abs(ref_level)
     spread = np.fmax(np.nan_to_num(spread), floor)
     is_err = np.array([k is MetricKind.ERRORS for k in kinds])
     if is_err.any():  # error rates: at least the Poisson noise of the level, over the window
