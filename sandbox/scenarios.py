@@ -687,7 +687,9 @@ def generate_scenario(
         b.dependency_logs(root, affected)
         b.logs.sort(key=lambda entry: entry.timestamp)
     if grid.history is not None:
-        start = detected - xrng.uniform(*grid.history) * 60
+        # At least two minutes before the onset: a fault already under way when the data begins
+        # is one no engine could date, and its incident would measure nothing.
+        start = min(detected - xrng.uniform(*grid.history) * 60, b.onset - 120)
         stop = float(b.t[-1])
         if grid.tail is not None:
             stop = min(stop, max(detected, b.onset) + xrng.uniform(*grid.tail) * 60)

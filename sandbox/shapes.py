@@ -6,9 +6,9 @@ fault on the root's own series. A *shape* changes one of those habits, so that a
 measure the engine on each (``generate_scenario(..., shape=...)``):
 
 - ``standard``: the generator as it always was.
-- ``short-history``: 3 to 10 minutes of data before detection, ending 2 to 10 minutes after it
-  (or after the onset, when that is later): the window a person pulls up when paged. The onset
-  may lie before the first point.
+- ``short-history``: 3 to 10 minutes of data before detection, and at least 2 before the onset,
+  ending 2 to 10 minutes after it (or after the onset, when that is later): the window a person
+  pulls up when paged.
 - ``long-history``: 1 to 2 days of history at 1 and 5 minutes, nights included.
 - ``fine``: 1-second data (with its noise), 15 to 30 minutes before detection.
 - ``rollup-5m``: 5-minute rollups only: latency as the interval's p99, error and request counts
