@@ -34,7 +34,7 @@ from investigators.pipeline.narrative import LlmUsage, Narrative, write_narrativ
 from investigators.pipeline.sources import available_sources, language_model, run_source
 from investigators.pipeline.store import Keys, Store
 from investigators.pipeline.summary import Summary, build_summary
-from investigators.rca import RcaResult, rank
+from investigators.rca import RcaResult, analyse, rank
 
 #: How long after the deadline a request for the same incident still joins (seconds).
 LEASE_MARGIN = 120.0
@@ -300,15 +300,18 @@ def finalize_step(inv: Investigation, *, finished_by: str) -> Summary:
     ranked = inv.ranked()
     basis = sorted(k for k, r in scans.items() if r.status == "ok")
     bundle = scan_bundle(inv, scans)
+    # One analysis gives the ranking and the evidence behind it (the same ranking as the rank
+    # step's when the scans are the same: the engine is deterministic).
+    analysis = analyse(bundle)
     if ranked is None or ranked.basis != basis:
-        ranked = Ranked(ranking=rank(bundle), basis=basis, at=time.time())
+        ranked = Ranked(ranking=analysis.result, basis=basis, at=time.time())
     dives = inv.results("dive")
     results = {**scans, **dives}
     summary = build_summary(
         inv.plan,
         catalog=catalog_of(inv.config),
         bundle=bundle,
-        ranking=ranked.ranking,
+        analysis=analysis,
         results=results,
         finished_by=finished_by,
     )

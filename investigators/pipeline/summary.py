@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field
 from investigators.anomaly import SeriesAnomaly
 from investigators.bundle import Bundle
 from investigators.catalog import Catalog
-from investigators.evidence import ServiceEvidence, collect_evidence
+from investigators.evidence import ServiceEvidence
 from investigators.pipeline.investigation import Finding, Plan, SourceResult, finding_id
 from investigators.pipeline.livebundle import LOG_ERRORS
-from investigators.rca import RcaResult, suspect_change
+from investigators.rca import Analysis, suspect_change
 
 #: Evidence kept per service, strongest first.
 PER_SERVICE = 4
@@ -132,11 +132,15 @@ def build_summary(
     *,
     catalog: Catalog,
     bundle: Bundle,
-    ranking: RcaResult,
+    analysis: Analysis,
     results: Mapping[str, SourceResult],
     finished_by: str,
 ) -> Summary:
-    """The summary of what has arrived; ``results`` by step (``scan:logs``, ``dive:changes``)."""
+    """The summary of what has arrived; ``results`` by step (``scan:logs``, ``dive:changes``).
+
+    The evidence comes from the ranking's own analysis: nothing is scored twice.
+    """
+    ranking = analysis.result
     urls = {
         (s["service"], "logs.errors" if key == "scan:logs" else s["name"]): s["url"]
         for key, r in results.items()
@@ -145,7 +149,7 @@ def build_summary(
     }
     top = ranking.ranking[0] if ranking.ranking else None
     focus = [r.service for r in ranking.ranking[:3]]
-    by_service = collect_evidence(bundle)
+    by_service = analysis.evidence
     evidence: list[Finding] = _metric_findings(by_service, focus, urls)
     root: RootCause | None = None
     if top is not None:

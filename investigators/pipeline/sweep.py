@@ -41,7 +41,7 @@ from investigators.pipeline.sources import available_sources, run_source
 from investigators.pipeline.steps import catalog_of
 from investigators.pipeline.store import Keys, RedisStore, Store
 from investigators.pipeline.summary import Summary, build_summary
-from investigators.rca import rank
+from investigators.rca import analyse
 from investigators.sweep import (
     SUSTAINED,
     Action,
@@ -198,12 +198,13 @@ async def sweep_once(
         )
     )
     bundle = build_bundle(plan, catalog=catalog, results={r.source: r for r in results})
-    ranking = rank(bundle)
+    analysis = analyse(bundle)
+    ranking = analysis.result
     summary = build_summary(
         plan,
         catalog=catalog,
         bundle=bundle,
-        ranking=ranking,
+        analysis=analysis,
         results={f"scan:{r.source}": r for r in results},
         finished_by="complete",
     )
