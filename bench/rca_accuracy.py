@@ -32,9 +32,8 @@ top-1 >= 0.90, top-3 >= 0.98, notify precision >= 0.97 and no quiet tag; per set
 high-confidence answers right >= 95% of the time, its medium ones >= 75%.
 
 Seeds: 78 per seed set, shared out among the generator's shapes (6 each with its 13 shapes;
-78 with one). The defaults then run 1,588 cases (496 PetShop, 1,092 generated), some 12 minutes
-of CPU: about 7 minutes on two idle cores. ``--quick`` (2 seeds, 860 cases) takes about 2.5
-minutes with the cores shared.
+78 with one). The defaults then run 1,588 cases (496 PetShop, 1,092 generated) in about 5.5
+minutes on two cores (7.5 minutes of CPU); ``--quick`` (2 seeds, 860 cases) in about 2.5.
 """
 
 from __future__ import annotations
