@@ -63,7 +63,7 @@ AFTER_WINDOW = 5 * 60.0
 #: With too little history to calibrate, the spread is at least this share of the level.
 SHORT_HISTORY_SHARE = 0.05
 #: How many history positions calibrate the spread at most (evenly sampled).
-HISTORY_POSITIONS = 160
+HISTORY_POSITIONS = 64
 #: Series finer than this are bucketed to it before scoring (seconds).
 FINEST_STEP = 10.0
 #: A series is anomalous when its score reaches this.
@@ -158,25 +158,53 @@ def clean(series: Series) -> Series:
     return replace(series, times=times, values=values)
 
 
-def coarsen(series: Series, step: float = FINEST_STEP) -> Series:
-    """A series finer than ``step`` as the means of ``step``-long buckets.
+def coarsen(group: list[Series], step: float = FINEST_STEP) -> list[Series]:
+    """Series of one grid finer than ``step`` as the means of ``step``-long buckets.
 
     A 1 s export has sixty times the points of a 1-minute series and no more to say about when
     things changed; bucketing keeps the cost of scoring it in line, and the buckets' means
-    behave like any other rollup.
+    behave like any other rollup. The members keep sharing one grid.
     """
-    times = series.times
+    times = group[0].times
     if times.size < 2 or float(np.median(np.diff(times))) >= step:
-        return series
+        return group
     bucket = np.floor(times / step)
-    edges = np.flatnonzero(np.diff(bucket)) + 1
-    starts = np.concatenate([[0], edges])
-    valid = ~np.isnan(series.values)
-    sums = np.add.reduceat(np.where(valid, series.values, 0.0), starts)
-    counts = np.add.reduceat(valid.astype(float), starts)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(bucket)) + 1])
+    grid = (bucket[starts] + 1) * step
+    values = np.vstack([s.values for s in group])
+    valid = ~np.isnan(values)
+    sums = np.add.reduceat(np.where(valid, values, 0.0), starts, axis=1)
+    counts = np.add.reduceat(valid.astype(float), starts, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return replace(series, times=(bucket[starts] + 1) * step, values=values)
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return [replace(s, times=grid, values=means[i]) for i, s in enumerate(group)]
+
+
+def _prepared(series: Iterable[Series]) -> list[list[Series]]:
+    """Series cleaned, coarsened and grouped by time grid; the checks run once per grid."""
+    out: list[list[Series]] = []
+    for group in _by_grid(series):
+        times = group[0].times
+        tidy = bool(np.all(np.isfinite(times))) and (
+            times.size < 2 or bool(np.all(np.diff(times) > 0))
+        )
+        if not tidy:
+            fixed = []
+            for s in group:
+                try:
+                    fixed.append(clean(s))
+                except Unscorable:
+                    continue
+            out.extend(coarsen(g) for g in _by_grid(fixed))
+            continue
+        group = [
+            s
+            if not np.isinf(s.values).any()
+            else replace(s, values=np.where(np.isinf(s.values), np.nan, s.values))
+            for s in group
+        ]
+        out.append(coarsen(group))
+    return out
 
 
 def _direction(kind: MetricKind) -> int:
@@ -206,12 +234,12 @@ def _median(a: np.ndarray) -> np.ndarray:
     return _quantile(a, 0.5)
 
 
-def _windows(values: np.ndarray, positions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``values[:, p + o]`` for every position and offset, NaN outside the series."""
-    idx = positions[:, None] + offsets[None, :]
-    inside = (idx >= 0) & (idx < values.shape[1])
-    picked = values[:, np.clip(idx, 0, values.shape[1] - 1)]
-    return np.where(inside[None, :, :], picked, np.nan)
+def _windows(
+    padded: np.ndarray, pad: int, positions: np.ndarray, offsets: np.ndarray
+) -> np.ndarray:
+    """``values[:, p + o]`` for every position and offset, from ``values`` padded with ``pad``
+    NaN columns on each side (so a window reaching past either end reads gaps)."""
+    return padded[:, positions[:, None] + offsets[None, :] + pad]
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +293,13 @@ def _score_block(
     positions = np.concatenate([history, pre, candidates])
     back = np.arange(-before, 0)
     ahead = np.arange(0, after)
-    level_at = _median(_windows(values, positions, back))
-    after_at = _median(_windows(values, positions, ahead))
+    pad = max(before, after)
+    # Medians of windows in single precision: half the memory traffic, and 7 significant
+    # digits are plenty to say how far a series moved.
+    filler = np.full((rows, pad), np.nan, dtype=np.float32)
+    padded = np.concatenate([filler, values.astype(np.float32), filler], axis=1)
+    level_at = _median(_windows(padded, pad, positions, back)).astype(np.float64)
+    after_at = _median(_windows(padded, pad, positions, ahead)).astype(np.float64)
     shift = after_at - level_at
 
     with warnings.catch_warnings():
@@ -391,15 +424,9 @@ def score_series(
     else:
         window = (around - LEAD, around + LAG)
     results: list[SeriesAnomaly] = []
-    cleaned = []
-    for s in series:
-        try:
-            cleaned.append(coarsen(clean(s)))
-        except Unscorable:
-            continue
     groups = [
         (group, growing)
-        for members in _by_grid(cleaned)
+        for members in _prepared(series)
         for growing in (False, True)
         if (group := [m for m in members if is_leaky(m.name, m.kind) == growing])
     ]
