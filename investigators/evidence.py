@@ -10,8 +10,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-import networkx as nx
-
 from investigators.anomaly import (
     WEAK_THRESHOLD,
     SeriesAnomaly,
@@ -19,6 +17,7 @@ from investigators.anomaly import (
     score_series,
 )
 from investigators.bundle import Bundle, Change, MetricKind
+from investigators.callgraph import CallGraph
 
 #: A resource this full (percent) is exhausted: requests queue, fail or get refused.
 EXHAUSTED_PERCENT = 80.0
@@ -247,7 +246,7 @@ def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, Serv
     return evidence
 
 
-def find_anomalous(evidence: dict[str, ServiceEvidence], graph: nx.DiGraph) -> set[str]:
+def find_anomalous(evidence: dict[str, ServiceEvidence], graph: CallGraph) -> set[str]:
     """Services with an anomalous series, plus weakly anomalous dependencies of those.
 
     A dependency of an anomalous service is held to a lower bar: a weak signal where the graph
@@ -256,7 +255,7 @@ def find_anomalous(evidence: dict[str, ServiceEvidence], graph: nx.DiGraph) -> s
     strong = {n for n, ev in evidence.items() if any(a.anomalous for a in ev.anomalies)}
     weak: set[str] = set()
     for name in strong:
-        for dep in graph.successors(name):
+        for dep in graph.calls[name]:
             ev = evidence[dep]
             if dep in strong or dep in weak or ev.strength < WEAK_THRESHOLD:
                 continue
@@ -333,7 +332,7 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
 MENTION_LEAD = 30 * 60.0
 
 
-def mentions(bundle: Bundle, graph: nx.DiGraph, *, since: float) -> dict[str, set[str]]:
+def mentions(bundle: Bundle, graph: CallGraph, *, since: float) -> dict[str, set[str]]:
     """Dependencies named in their callers' log lines: for each, the services that named it.
 
     "deadline exceeded waiting for invoices" from ``checkout`` is evidence about ``invoices``
@@ -347,7 +346,7 @@ def mentions(bundle: Bundle, graph: nx.DiGraph, *, since: float) -> dict[str, se
             continue
         deps = below.get(line.service)
         if deps is None:
-            deps = below[line.service] = nx.descendants(graph, line.service)
+            deps = below[line.service] = graph.below(line.service)
         for dep in _names(line.message, deps):
             named.setdefault(dep, set()).add(line.service)
     return named

@@ -30,11 +30,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import networkx as nx
 from pydantic import BaseModel, Field
 
 from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, SeriesAnomaly
 from investigators.bundle import Bundle, Change, ChangeKind, MetricKind
+from investigators.callgraph import CallGraph
 from investigators.evidence import (
     EXPLAINED_BY,
     FAILING,
@@ -47,7 +47,6 @@ from investigators.evidence import (
     find_lead,
     mentions,
 )
-from investigators.servicegraph import build_graph
 
 #: How much later than its caller's a cause's onset may be measured and still explain it (s).
 ONSET_TOLERANCE = 150.0
@@ -212,12 +211,11 @@ def _clock(ts: float) -> str:
 
 
 def _explain(
-    candidates: dict[str, Candidate], graph: nx.DiGraph, *, failures_matter: bool = False
+    candidates: dict[str, Candidate], graph: CallGraph, *, failures_matter: bool = False
 ) -> None:
     """Who explains whom: each candidate's callers it accounts for, and its best explainer."""
     carriers = {n for n, c in candidates.items() if carries(c.evidence)}
-    sub = graph.subgraph(carriers)
-    cycles = {n: i for i, part in enumerate(nx.strongly_connected_components(sub)) for n in part}
+    cycles = graph.cycles(carriers)
 
     def before(a: Candidate, b: Candidate) -> bool:
         # Inside a dependency cycle either could be the cause: the earlier (then stronger) wins.
@@ -233,12 +231,12 @@ def _explain(
     for name in sorted(carriers):
         cause = candidates[name]
         # What it explains: callers, transitively through services that pass trouble on.
-        for caller in nx.ancestors(sub, name):
+        for caller in graph.above(name, within=carriers):
             fit = fits(cause, candidates[caller])
             if fit > 0.0:
                 cause.fits[caller] = fit
         # Whom it explains away: its direct callers, whatever their own signals.
-        for caller in graph.predecessors(name):
+        for caller in graph.callers[name]:
             effect = candidates.get(caller)
             if effect is None:
                 continue
@@ -276,7 +274,7 @@ def _share_blame(candidates: dict[str, Candidate]) -> None:
         c.coverage = (mass[name] + shared) / total
 
 
-def _reach(graph: nx.DiGraph, sources: list[str], trail: set[str]) -> dict[str, float]:
+def _reach(graph: CallGraph, sources: list[str], trail: set[str]) -> dict[str, float]:
     """How directly each service sits below where people see the trouble.
 
     A fault travels from a dependency to its callers, so the cause of what the alerting service
@@ -287,16 +285,16 @@ def _reach(graph: nx.DiGraph, sources: list[str], trail: set[str]) -> dict[str, 
     """
     starts = [s for s in sources if s in graph]
     if not starts:
-        return dict.fromkeys(graph.nodes, 1.0)
-    below = set(starts).union(*(nx.descendants(graph, s) for s in starts))
+        return dict.fromkeys(graph, 1.0)
+    below = set(starts).union(*(graph.below(s) for s in starts))
     reached = set(starts)
     stack = list(starts)
     while stack:  # the alerting service need not be on the trail itself to lead
-        for dep in graph.successors(stack.pop()):
+        for dep in graph.calls[stack.pop()]:
             if dep in trail and dep not in reached:
                 reached.add(dep)
                 stack.append(dep)
-    return {n: 1.0 if n in reached else 0.6 if n in below else 0.25 for n in graph.nodes}
+    return {n: 1.0 if n in reached else 0.6 if n in below else 0.25 for n in graph}
 
 
 def _weigh(c: Candidate, *, lead_at: float, detected: float, reach: float) -> float:
@@ -340,7 +338,7 @@ def rank(bundle: Bundle) -> RcaResult:
 
 def analyse(bundle: Bundle) -> Analysis:
     """Rank the root-cause candidates of one incident, keeping the evidence behind the ranking."""
-    graph = build_graph(bundle.services)
+    graph = CallGraph.of(bundle.services)
     lead = find_lead(bundle)
     evidence = collect_evidence(bundle, lead)
     anomalous = find_anomalous(evidence, graph)
@@ -396,7 +394,7 @@ def analyse(bundle: Bundle) -> Analysis:
     alerted = [
         s for s in bundle.incident.symptom_services if s in anomalous and not evidence[s].weak
     ]
-    callers = nx.ancestors(graph, top.evidence.name) | {top.evidence.name}
+    callers = graph.above(top.evidence.name) | {top.evidence.name}
     unrelated = bool(bundle.incident.symptom_services) and not any(s in callers for s in alerted)
     # The alert's own series shows nothing, or the suspect is not below it: a tag would be a
     # guess about something other than what people are looking at.
@@ -451,7 +449,7 @@ def analyse(bundle: Bundle) -> Analysis:
 
 def _silent_suspects(
     candidates: dict[str, Candidate],
-    graph: nx.DiGraph,
+    graph: CallGraph,
     evidence: dict[str, ServiceEvidence],
     named: dict[str, set[str]],
 ) -> list[Candidate]:
@@ -464,13 +462,13 @@ def _silent_suspects(
     below them explains them all. Its callers then count as its symptoms.
     """
     found: list[Candidate] = []
-    for dep in sorted(graph.nodes):
+    for dep in sorted(graph):
         ev = evidence[dep]
         if ev.anomalies or dep in candidates:
             continue
         callers = [
             candidates[c]
-            for c in graph.predecessors(dep)
+            for c in graph.callers[dep]
             if c in candidates and candidates[c].explained < 0.5
         ]
         clean = [
@@ -498,7 +496,7 @@ def _silent_suspects(
 
 
 def _blind_spots(
-    top: Candidate, evidence: dict[str, ServiceEvidence], graph: nx.DiGraph, anomalous: set[str]
+    top: Candidate, evidence: dict[str, ServiceEvidence], graph: CallGraph, anomalous: set[str]
 ) -> list[tuple[str, str]]:
     """Dependencies that could be the real cause but cannot be seen: a healthy-looking
     dependency with no interface series at all, or an external provider with no series of the
@@ -509,13 +507,13 @@ def _blind_spots(
         if a.anomalous and a.series.kind in (MetricKind.ERRORS, MetricKind.LATENCY)
     }
     out = []
-    for dep in sorted(graph.successors(top.evidence.name)):
+    for dep in sorted(graph.calls[top.evidence.name]):
         if dep in anomalous:
             continue
         seen = {a.series.kind for a in evidence[dep].anomalies}
         if not evidence[dep].has_interface:
             out.append((dep, "latency or errors"))
-        elif graph.nodes[dep].get("kind") == "external":
+        elif graph.kinds[dep] == "external":
             out.extend((dep, kind.value) for kind in sorted(failing - seen))
     return out
 
