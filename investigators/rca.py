@@ -50,6 +50,8 @@ from investigators.evidence import (
 
 #: How much later than its caller's a cause's onset may be measured and still explain it (s).
 ONSET_TOLERANCE = 150.0
+#: How clearly the leading series must show the trouble before anyone is paged (robust z).
+CLEAR_LEAD = 3 * THRESHOLD
 #: Extra latency from which calls start to time out and fail (ms).
 TIMEOUT_MS = 1000.0
 #: How long before a candidate's onset a change counts as a suspect (seconds).
@@ -399,7 +401,10 @@ def analyse(bundle: Bundle) -> Analysis:
     # The alert's own series shows nothing, or the suspect is not below it: a tag would be a
     # guess about something other than what people are looking at.
     astray = lead.quiet or reach.get(top.evidence.name, 0.0) < 1.0
-    if (blind or unrelated or astray) and top.confidence == "high":
+    # Nothing leads (no alert, no symptom that shows the trouble), or what leads shows it only
+    # faintly: the ranking stands, but paging a team on it would be a guess.
+    faint = lead.onset is None or lead.score < CLEAR_LEAD
+    if (blind or unrelated or astray or faint) and top.confidence == "high":
         top.confidence = "medium"
     for c in order[1:]:
         c.confidence = "medium" if c.raw >= 0.6 * top.raw and top.raw > 0.3 else "low"
@@ -536,7 +541,7 @@ def _confidence(top: Candidate, *, margin: float, declared: list[str], late: boo
     strong = strength >= 6 and top.raw >= 0.25 and not late
     if top.silent and not top.named_by:
         strong = False
-    if top.explained < 0.3 and linked and margin >= 0.45 and strong:
+    if top.explained < 0.3 and linked and margin >= 0.5 and strong:
         return "high"
     if top.explained < 0.5 and (linked or top.change_weight > 0) and margin >= 0.2:
         return "medium"
