@@ -302,11 +302,12 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
     A caller's series that names one of its dependencies (``client.maps-provider.duration``,
     ``http_client_errors{peer="invoices"}``) measures that dependency from outside: a network
     fault, or a provider with no telemetry of its own, shows there first. Such series count as
-    the dependency's. Except when several of one caller's dependencies turn bad at once: one
-    caller in trouble (starved of cpu, out of threads) sees all its calls slow down, so those
-    stay its own.
+    the dependency's. Except when several of one caller's dependencies turn bad at once (and
+    not merely one through another): one caller in trouble (starved of cpu, out of threads)
+    sees all its calls slow down, so those stay its own.
     """
-    deps = {s.name: s.depends_on for s in bundle.services}
+    graph = CallGraph.of(bundle.services)
+    deps = graph.calls
     peer: dict[int, str] = {}
     for i, a in enumerate(scored):
         named = _names(a.series.name, deps.get(a.series.service, ()))
@@ -318,6 +319,9 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
     for i, dep in peer.items():
         if scored[i].anomalous:
             troubled.setdefault(scored[i].series.service, set()).add(dep)
+    # Dependencies in trouble because one of them calls another are one trouble, not several.
+    for caller, deps_seen in troubled.items():
+        troubled[caller] = {d for d in deps_seen if not (graph.below(d) & deps_seen)}
     out = []
     for i, a in enumerate(scored):
         watched = peer.get(i)

@@ -52,6 +52,8 @@ from investigators.evidence import (
 ONSET_TOLERANCE = 150.0
 #: How clearly the leading series must show the trouble before anyone is paged (robust z).
 CLEAR_LEAD = 3 * THRESHOLD
+#: Callers in trouble this close together (s) may share one cause below them.
+TOGETHER = 300.0
 #: Extra latency from which calls start to time out and fail (ms).
 TIMEOUT_MS = 1000.0
 #: How long before a candidate's onset a change counts as a suspect (seconds).
@@ -458,18 +460,20 @@ def _silent_suspects(
     evidence: dict[str, ServiceEvidence],
     named: dict[str, set[str]],
 ) -> list[Candidate]:
-    """Dependencies with no telemetry of their own that the evidence points at.
+    """Dependencies that look fine, or cannot be seen at all, that the evidence points at.
 
     A provider with no series (an external API, a managed service nobody exports) shows only
-    through its callers. It takes its callers' place as the suspect when what they show is
-    calls failing or slowing (not their own resources, not a change of their own), and either
-    their log lines name it or more than one of its callers is in trouble at once: one fault
-    below them explains them all. Its callers then count as its symptoms.
+    through its callers; so does a fault on the way to a service (network delay, packet loss),
+    which its own server-side series barely see. Such a dependency takes its callers' place as
+    the suspect when what they show is calls failing or slowing (not their own resources, not a
+    change of their own), and either their log lines name it or more than one of its callers is
+    in trouble at about the same time: one fault below them explains them all. Its callers
+    then count as its symptoms.
     """
     found: list[Candidate] = []
     for dep in sorted(graph):
         ev = evidence[dep]
-        if ev.anomalies or dep in candidates:
+        if dep in candidates:
             continue
         callers = [
             candidates[c]
@@ -483,6 +487,9 @@ def _silent_suspects(
             and c.evidence.intrinsic < THRESHOLD
             and c.change_weight == 0.0
         ]
+        if clean:  # at about the same time: within a few minutes of the middle one
+            middle = sorted(c.onset for c in clean)[len(clean) // 2]
+            clean = [c for c in clean if abs(c.onset - middle) <= TOGETHER + c.evidence.slack]
         voices = named.get(dep, set())
         if not clean or not (voices & {c.evidence.name for c in clean} or len(clean) >= 2):
             continue
@@ -576,9 +583,10 @@ def _reasons(cand: Candidate, candidates: dict[str, Candidate]) -> list[str]:
     ev = cand.evidence
     out = [_describe(a) for a in ev.anomalies[:3] if a.score >= WEAK_THRESHOLD]
     if cand.silent:
+        own = "its own series look normal" if ev.anomalies else "no telemetry of its own"
         out.append(
-            "no telemetry of its own: seen through its callers "
-            f"({', '.join(cand.explains[:5])}), whose calls to it fail or slow down"
+            f"{own}: seen through its callers ({', '.join(cand.explains[:5])}), whose calls "
+            "to it fail or slow down at about the same time"
         )
     if cand.named_by:
         out.append(f"named in the error logs of {', '.join(cand.named_by[:5])}")
