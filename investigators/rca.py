@@ -466,9 +466,10 @@ def _silent_suspects(
     through its callers; so does a fault on the way to a service (network delay, packet loss),
     which its own server-side series barely see. Such a dependency takes its callers' place as
     the suspect when what they show is calls failing or slowing (not their own resources, not a
-    change of their own), and either their log lines name it or more than one of its callers is
-    in trouble at about the same time: one fault below them explains them all. Its callers
-    then count as its symptoms.
+    change of their own), and either their log lines name it, or more than one of its callers is
+    in trouble at about the same time (one fault below them explains them all), or it was
+    changed shortly before they began to fail (a wrong return value hardly shows on the service
+    that returns it). Its callers then count as its symptoms.
     """
     found: list[Candidate] = []
     for dep in sorted(graph):
@@ -491,10 +492,16 @@ def _silent_suspects(
             middle = sorted(c.onset for c in clean)[len(clean) // 2]
             clean = [c for c in clean if abs(c.onset - middle) <= TOGETHER + c.evidence.slack]
         voices = named.get(dep, set())
-        if not clean or not (voices & {c.evidence.name for c in clean} or len(clean) >= 2):
+        # Or a change of its own shortly before they began failing (a wrong return value fails
+        # the callers and hardly shows on the service itself).
+        onset = min((c.onset for c in clean), default=0.0)
+        change = suspect_change(ev.changes, onset) if clean else None
+        said = bool(voices & {c.evidence.name for c in clean})
+        if not clean or not (said or len(clean) >= 2 or change is not None):
             continue
         best = max(clean, key=lambda c: c.raw)
-        silent = Candidate(ev, onset=min(c.onset for c in clean))
+        silent = Candidate(ev, onset=onset, change=change)
+        silent.change_weight = _change_weight(change, onset) if change is not None else 0.0
         silent.explains = sorted(c.evidence.name for c in clean)
         silent.named_by = sorted(voices)
         silent.raw = best.raw * (1.05 + 0.1 * min(len(clean) - 1, 2))
