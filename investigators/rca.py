@@ -1,27 +1,46 @@
 """The root-cause engine: rank the services most likely to have caused an incident.
 
-Pure: a :class:`~investigators.bundle.Bundle` in, an :class:`RcaResult` out, no I/O.
+Pure: a :class:`~investigators.bundle.Bundle` in, an :class:`Analysis` (the result document and
+the evidence behind it) out, no I/O. No service name and no prior over names is used: names
+only connect the bundle's own parts (a log line or a client-side series naming a dependency).
 
 How it decides, in order:
 
-1. Every series gets a sustained robust anomaly score (:mod:`investigators.anomaly`); a service is
-   anomalous when one of its series is (:mod:`investigators.evidence`). A dependency of an
-   anomalous service is held to a lower bar, because a weak signal where the graph says to look
-   is still evidence.
-2. Faults travel from a dependency to its callers as slow or failed calls (or refused
-   connections), so an anomalous service is *explained* by an anomalous dependency whose trouble
-   began shortly before its own and is large enough to account for it: a symptom, not a cause.
-   Callers often look worse than the cause (fan-in amplifies error counts and latency), so the
-   size of an anomaly never decides on its own.
-3. Each candidate is weighed on what it explains (anomalous callers whose trouble followed its
-   own within minutes, shared fairly when two candidates could explain the same caller), on
-   the services where the alert fired, on its own resource signals (cpu, memory, connections)
-   versus interface signals (latency, errors), on how early it began, and on a deploy, config
-   change or flag shortly before its onset. A change only adds weight to a service that is
-   itself anomalous, so a change alone never convicts a healthy service.
-4. The owning team of the best candidate is named in ``notify`` only when the evidence is strong
-   and no candidate of another team comes close: tagging the wrong team is worse than tagging
-   none.
+1. **What people see leads** (:func:`~investigators.evidence.find_lead`). The alerting series
+   (``incident.alert``; else the symptom services' worst latency, errors or availability) is
+   scored first. Its onset says *when* the incident began; its kind says *what* needs
+   explaining. A named alert whose series shows nothing makes the engine rank without paging.
+2. **Every series around that onset** (:mod:`investigators.anomaly`): did it change for the
+   worse then, against a local baseline and a spread calibrated on its own history? A cause may
+   lead the alert by up to 15 minutes (a 5-minute rollup by one point, memory by two hours); a
+   shift that was already there before is not this incident's. Client-side series that name a
+   dependency count as that dependency's (:func:`~investigators.evidence.seen_from_callers`).
+3. **The trail.** A fault travels from a dependency to its callers, so the cause of what the
+   alerting service shows is that service or something below it. Services reached from it
+   through services in the same kind of trouble (failures explained by failures or an exhausted
+   resource, slowness by slowness or an exhausted resource; services that cannot show it do not
+   break the trail) are on the trail; other dependencies count less, callers and bystanders
+   least.
+4. **Symptoms explained by causes.** An anomalous service is explained by an anomalous
+   dependency whose trouble began no later (within the resolution of both) and is large enough
+   to account for it: a caller waits a few calls' worth of a dependency's extra latency, a
+   dependency that only got slower does not fail a caller that fails (short of timeouts), nor
+   one that fails fast slow a caller down. Callers often look worse than the cause (fan-in
+   amplifies counts), so the size of an anomaly never decides alone. Each caller's trouble is
+   shared among the candidates that could explain it.
+5. **Weighing.** Each candidate: how unexplained it is, what it explains, how strong and how
+   timely its own trouble is, whether it sits on the trail, a deploy, config change or flag
+   shortly before its onset, its own resources (cpu, memory, connections), and log lines of its
+   callers naming it. A change only weighs on a service in trouble or whose callers are.
+6. **The unseen.** A dependency with no telemetry, or whose own series look fine, takes its
+   callers' place when they fail or slow down on it and either several do so at once, their
+   logs name it, or it changed just before (a wrong return value hardly shows on the service
+   that returns it). A provider with no telemetry at all is otherwise listed behind the suspect
+   it may hide.
+7. **Confidence and who to tag.** ``high`` needs the alert's series to show the trouble clearly
+   (three times the bar), the top suspect to be on its trail and explain what is seen, and no
+   suspect of another team within half its score; only then is ``notify`` set. Tagging the wrong
+   team is worse than tagging none.
 """
 
 from __future__ import annotations
