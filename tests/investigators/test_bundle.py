@@ -610,3 +610,49 @@ def test_a_bundle_with_microsecond_timestamps_can_be_written_and_read_back() -> 
     original = parse(document)
     again = parse_bundle(dump_bundle(original))
     np.testing.assert_allclose(again.metrics[0].times, original.metrics[0].times, atol=0.0005)
+
+
+# ---------------------------------------------------------------------------------------------
+# The alert
+
+
+def with_alert(service: str = "api", metric: str = "trace.http.request.errors") -> dict[str, Any]:
+    document = small_document()
+    document["incident"]["alert"] = {"service": service, "metric": metric}
+    return document
+
+
+def test_the_alert_names_its_series_and_survives_a_round_trip() -> None:
+    bundle = parse(with_alert())
+    assert bundle.incident.alert is not None
+    assert (bundle.incident.alert.service, bundle.incident.alert.metric) == (
+        "api",
+        "trace.http.request.errors",
+    )
+    again = parse_bundle(dump_bundle(bundle))
+    assert again.incident.alert == bundle.incident.alert
+
+
+def test_without_an_alert_there_is_none() -> None:
+    assert parse(small_document()).incident.alert is None
+    assert '"alert"' not in dump_bundle(parse(small_document()))
+
+
+def test_an_alert_on_an_unknown_service_is_named() -> None:
+    error = error_of(with_alert(service="ghost"))
+    assert error.path == "incident.alert.service"
+    assert "ghost" in str(error)
+
+
+def test_an_alert_naming_no_series_of_the_bundle_says_what_to_do() -> None:
+    error = error_of(with_alert(metric="http.latency.p99"))
+    assert error.path == "incident.alert.metric"
+    assert "http.latency.p99" in str(error) and "name one of the bundle's series" in str(error)
+
+
+def test_the_projects_copy_of_the_bundle_spec_agrees_with_the_contract() -> None:
+    if not SPEC.exists():
+        pytest.skip(f"the bundle spec is not beside the repository ({SPEC})")
+    assert (REPO / "docs" / "incident-bundle.md").read_text(encoding="utf-8") == SPEC.read_text(
+        encoding="utf-8"
+    )
