@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from investigators.bundle import (
+    AlertRef,
     Bundle,
     Change,
     ChangeKind,
     Incident,
+    LogSample,
     MetricKind,
     Series,
     Service,
@@ -62,6 +64,7 @@ class IncidentBuilder:
     services: list[Service] = field(default_factory=list)
     metrics: list[Series] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    logs: list[LogSample] = field(default_factory=list)
 
     def service(
         self, name: str, team: str, depends_on: tuple[str, ...] = (), kind: str = "service"
@@ -90,18 +93,29 @@ class IncidentBuilder:
         self.changes.append(Change(service=service, kind=kind, at=at, id=change_id, title=title))
         return self
 
+    def log(self, service: str, message: str, *, at: float) -> IncidentBuilder:
+        """Add an error log line."""
+        self.logs.append(LogSample(service=service, timestamp=at, level="error", message=message))
+        return self
+
     def build(
-        self, *, incident_id: str = "INC-1", symptom_services: tuple[str, ...] = ()
+        self,
+        *,
+        incident_id: str = "INC-1",
+        symptom_services: tuple[str, ...] = (),
+        alert: tuple[str, str] | None = None,
     ) -> Bundle:
-        """The bundle the engine would read."""
+        """The bundle the engine would read; ``alert`` is (service, series name)."""
         return Bundle(
             incident=Incident(
                 id=incident_id,
                 started_at=self.detected_at,
                 title="synthetic incident",
                 symptom_services=tuple(symptom_services),
+                alert=AlertRef(*alert) if alert is not None else None,
             ),
             services=list(self.services),
             metrics=list(self.metrics),
+            log_samples=list(self.logs),
             changes=list(self.changes),
         )

@@ -1,0 +1,223 @@
+"""The shapes real telemetry comes in, one class at a time: the engine must rank the true cause
+first on each, and page nobody when it cannot tell."""
+
+from __future__ import annotations
+
+import numpy as np
+from synth import DETECTED, IncidentBuilder, noisy_series
+
+from investigators.bundle import Bundle, MetricKind, Series
+from investigators.rca import RcaResult, analyse, rank
+
+ERRORS, LATENCY = MetricKind.ERRORS, MetricKind.LATENCY
+SATURATION, AVAILABILITY = MetricKind.SATURATION, MetricKind.AVAILABILITY
+
+#: The fault begins two minutes before the alert fired.
+ONSET = DETECTED - 120
+
+
+def names(result: RcaResult) -> list[str]:
+    return [r.service for r in result.ranking]
+
+
+def chain(b: IncidentBuilder) -> None:
+    """web -> api -> db, and a bystander ``jobs`` of another team."""
+    b.service("web", "storefront", ("api",))
+    b.service("api", "core", ("db",))
+    b.service("db", "dba", (), "database")
+    b.service("jobs", "batch", ())
+
+
+def errors(b: IncidentBuilder, service: str, *, step_at: float | None, **shape: object) -> None:
+    b.metric(
+        service,
+        "trace.http.request.errors",
+        ERRORS,
+        level=2.0,
+        counts=True,
+        step_at=step_at,
+        jump=40.0,
+        unit="1/s",
+        **shape,
+    )
+
+
+def test_a_history_of_a_few_minutes_is_enough_for_a_baseline() -> None:
+    # Ten minutes of 10 s data before detection: the fault two minutes in (class 1).
+    b = IncidentBuilder()
+    chain(b)
+    short = {"resolution": 10.0, "hours": 0.25, "end": DETECTED + 300}
+    errors(b, "db", step_at=ONSET, **short)
+    errors(b, "api", step_at=ONSET + 20, **short)
+    errors(b, "web", step_at=ONSET + 40, **short)
+    errors(b, "jobs", step_at=None, **short)
+    bundle = b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
+    assert min(float(m.times[0]) for m in bundle.metrics) > DETECTED - 12 * 60
+    result = rank(bundle)
+    assert names(result)[0] == "db"
+    assert result.notify is not None and result.notify.team == "dba"
+
+
+def test_a_history_recorded_at_another_time_is_no_evidence() -> None:
+    # The history before the window comes from other traffic: every service's level differs
+    # from the first point of the window on; the fault comes later, on db (class 2).
+    b = IncidentBuilder()
+    chain(b)
+    splice = ONSET - 15 * 60
+    for service in ("web", "api", "db", "jobs"):
+        lat = noisy_series(
+            service=service,
+            name="trace.http.request.duration.p95",
+            kind=LATENCY,
+            level=50.0,
+            noise=2.0,
+            unit="ms",
+            seed=hash(service) % 1000,
+        )
+        shifted = np.where(lat.times >= splice, lat.values * 1.6, lat.values)
+        b.metrics.append(Series(service, lat.name, LATENCY, lat.times, shifted, unit="ms"))
+    errors(b, "db", step_at=ONSET)
+    errors(b, "api", step_at=ONSET + 30)
+    errors(b, "web", step_at=ONSET + 60)
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "db"
+    assert "jobs" not in names(result)
+
+
+def test_five_minute_rollups_with_two_points_after_the_onset_are_enough() -> None:
+    # Class 3: 5-minute rollups, the data ending ten minutes after the fault.
+    b = IncidentBuilder()
+    chain(b)
+    coarse = {"resolution": 300.0, "hours": 6.0, "end": ONSET + 600}
+    errors(b, "db", step_at=ONSET, **coarse)
+    errors(b, "api", step_at=ONSET, **coarse)
+    errors(b, "web", step_at=ONSET, **coarse)
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "db"
+
+
+def caller_only(*, with_logs: bool) -> Bundle:
+    """A network fault on ``api``: its own series flat, its two callers' client-side series of
+    it and their own errors jump (class 5)."""
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api",))
+    b.service("admin", "backoffice", ("api",))
+    b.service("api", "core", ())
+    errors(b, "api", step_at=None)
+    for caller in ("web", "admin"):
+        errors(b, caller, step_at=ONSET + 20)
+        b.metric(
+            caller,
+            "client.api.errors",
+            ERRORS,
+            level=1.0,
+            counts=True,
+            step_at=ONSET,
+            jump=30.0,
+            unit="1/s",
+        )
+        if with_logs:
+            b.log(caller, "deadline exceeded waiting for api", at=ONSET + 30)
+    return b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
+
+
+def test_a_fault_seen_only_by_the_callers_is_put_on_the_dependency_they_watch() -> None:
+    result = rank(caller_only(with_logs=False))
+    assert names(result)[0] == "api"
+    assert {"web", "admin"} <= set(result.symptoms)
+
+
+def test_a_silent_external_provider_named_by_its_callers_is_ranked_first_and_its_team_paged() -> (
+    None
+):
+    # Class 6: the provider has no series at all; its callers fail and their logs name it.
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("checkout",))
+    b.service("checkout", "payments", ("stripe",))
+    b.service("stripe", "payments-integrations", (), "external")
+    errors(b, "checkout", step_at=ONSET)
+    b.metric("checkout", "system.cpu.user", SATURATION, level=30, noise=2, unit="percent")
+    errors(b, "web", step_at=ONSET + 30)
+    b.log("checkout", "timeout calling stripe after 3000ms", at=ONSET + 40)
+    analysis = analyse(
+        b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
+    )
+    result = analysis.result
+    assert names(result)[0] == "stripe"
+    top = result.ranking[0]
+    assert "checkout" in top.explains
+    assert any("named in the error logs of checkout" in r for r in top.reasons)
+    assert result.notify is not None and result.notify.team == "payments-integrations"
+
+
+def test_without_a_name_in_the_logs_a_silent_provider_behind_one_caller_is_not_paged() -> None:
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("checkout",))
+    b.service("checkout", "payments", ("stripe",))
+    b.service("stripe", "payments-integrations", (), "external")
+    errors(b, "checkout", step_at=ONSET)
+    errors(b, "web", step_at=ONSET + 30)
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert result.notify is None
+    assert "stripe" in names(result)[:2]
+
+
+def test_logs_naming_a_dependency_tip_the_ranking_towards_it() -> None:
+    # Class 8: two dependencies of api both show errors at once; the logs name one of them.
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api",))
+    b.service("api", "core", ("invoices", "search"))
+    b.service("invoices", "billing", ())
+    b.service("search", "discovery", ())
+    errors(b, "invoices", step_at=ONSET)
+    errors(b, "search", step_at=ONSET)
+    errors(b, "api", step_at=ONSET + 20)
+    errors(b, "web", step_at=ONSET + 40)
+    # The one named sorts last, so that no tie-break by name can pass this test.
+    b.log("api", "deadline exceeded waiting for search", at=ONSET + 30)
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "search"
+
+
+def test_the_tail_of_an_earlier_fault_in_the_baseline_does_not_hide_the_new_one() -> None:
+    # Class 7: jobs failed an hour ago and recovered; now db fails.
+    b = IncidentBuilder()
+    chain(b)
+    errors(b, "db", step_at=ONSET)
+    errors(b, "api", step_at=ONSET + 30)
+    errors(b, "web", step_at=ONSET + 60)
+    earlier = noisy_series(
+        service="jobs",
+        name="trace.http.request.errors",
+        kind=ERRORS,
+        level=2.0,
+        counts=True,
+        step_at=ONSET - 3600,
+        jump=40.0,
+        unit="1/s",
+        seed=99,
+    )
+    recovered = np.where(earlier.times >= ONSET - 1800, earlier.values - 40.0, earlier.values)
+    b.metrics.append(Series("jobs", earlier.name, ERRORS, earlier.times, recovered, unit="1/s"))
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "db"
+    assert "jobs" not in names(result)
+
+
+def test_an_alert_that_barely_moves_ranks_but_pages_nobody() -> None:
+    b = IncidentBuilder()
+    chain(b)
+    errors(b, "db", step_at=ONSET)
+    errors(b, "api", step_at=ONSET + 30)
+    b.metric("web", "trace.http.request.errors", ERRORS, level=2.0, counts=True, unit="1/s")
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "db"
+    assert result.notify is None
+
+
+def test_the_analysis_keeps_the_evidence_the_ranking_rests_on() -> None:
+    analysis = analyse(caller_only(with_logs=True))
+    assert analysis.lead.service == "web"
+    assert analysis.lead.onset is not None
+    api = analysis.evidence["api"]
+    assert any(a.anomalous and a.series.name == "client.api.errors" for a in api.anomalies)
