@@ -242,6 +242,13 @@ def _windows(
     return padded[:, positions[:, None] + offsets[None, :] + pad]
 
 
+def _carry_forward(values: np.ndarray) -> np.ndarray:
+    """Each gap filled with the last value before it (leading gaps stay gaps), row by row."""
+    cols = np.arange(values.shape[1])
+    last = np.maximum.accumulate(np.where(np.isnan(values), 0, cols[None, :]), axis=1)
+    return np.take_along_axis(values, last, axis=1)
+
+
 @dataclass(frozen=True, slots=True)
 class _Block:
     """The scores of the rows of one grid."""
@@ -298,7 +305,10 @@ def _score_block(
     # digits are plenty to say how far a series moved.
     filler = np.full((rows, pad), np.nan, dtype=np.float32)
     padded = np.concatenate([filler, values.astype(np.float32), filler], axis=1)
-    level_at = _median(_windows(padded, pad, positions, back)).astype(np.float64)
+    # Before a split, the last points that were collected: a gap just before the onset (a
+    # collector that fell over when the trouble began) must not leave the level unknown.
+    filled = _carry_forward(padded)
+    level_at = _median(_windows(filled, pad, positions, back)).astype(np.float64)
     after_at = _median(_windows(padded, pad, positions, ahead)).astype(np.float64)
     shift = after_at - level_at
 
