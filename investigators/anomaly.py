@@ -64,6 +64,8 @@ AFTER_WINDOW = 5 * 60.0
 SHORT_HISTORY_SHARE = 0.05
 #: How many history positions calibrate the spread at most (evenly sampled).
 HISTORY_POSITIONS = 64
+#: How far either side of the leading onset two series are compared for moving together (s).
+COMOVE_SPAN = 30 * 60.0
 #: Series finer than this are bucketed to it before scoring (seconds).
 FINEST_STEP = 10.0
 #: A series is anomalous when its score reaches this.
@@ -401,6 +403,31 @@ def _score_block(
     onset = np.where(score >= WEAK_THRESHOLD, times[candidates][start], np.nan)
     current = after_at[:, skip:][np.arange(rows), best]
     return _Block(score, score, onset, base, current)
+
+
+def comovement(lead: SeriesAnomaly, other: SeriesAnomaly, *, around: float) -> float:
+    """How closely ``other`` moved with the leading series around its onset: the correlation of
+    the two, each turned so that worse is up, over :data:`COMOVE_SPAN` either side of
+    ``around`` (``other`` read at the leading series' times). 0 when there is too little to say.
+    """
+    times = lead.series.times
+    inside = (times >= around - COMOVE_SPAN) & (times <= around + COMOVE_SPAN)
+    if np.count_nonzero(inside) < 4 or other.series.times.size < 2:
+        return 0.0
+    t = times[inside]
+    a = lead.series.values[inside] * lead.direction
+    mine = ~np.isnan(other.series.values)
+    if np.count_nonzero(mine) < 2:
+        return 0.0
+    b = np.interp(t, other.series.times[mine], other.series.values[mine]) * other.direction
+    ok = ~np.isnan(a)
+    if np.count_nonzero(ok) < 4:
+        return 0.0
+    a, b = a[ok], b[ok]
+    sa, sb = float(np.std(a)), float(np.std(b))
+    if sa == 0.0 or sb == 0.0:
+        return 0.0
+    return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb))
 
 
 def _by_grid(series: Iterable[Series]) -> list[list[Series]]:

@@ -163,6 +163,7 @@ class Lead:
     score: float  # how clearly it changed
     declared: bool  # whether the bundle named the alert (rather than a symptom service)
     kind: MetricKind | None = None  # what the leading series measures
+    anomaly: SeriesAnomaly | None = None  # the leading series as scored
 
     @property
     def quiet(self) -> bool:
@@ -198,7 +199,7 @@ def find_lead(bundle: Bundle) -> Lead:
     if onset is None and not declared:
         return Lead(None, None, None, 0.0, False)
     return Lead(
-        best.series.service, best.series.name, onset, best.score, declared, best.series.kind
+        best.series.service, best.series.name, onset, best.score, declared, best.series.kind, best
     )
 
 

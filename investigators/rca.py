@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, SeriesAnomaly
+from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, SeriesAnomaly, comovement
 from investigators.bundle import Bundle, Change, ChangeKind, MetricKind
 from investigators.callgraph import CallGraph
 from investigators.evidence import (
@@ -320,6 +320,16 @@ def _reach(graph: CallGraph, sources: list[str], trail: set[str]) -> dict[str, f
     return {n: 1.0 if n in reached else 0.6 if n in below else 0.25 for n in graph}
 
 
+def _moves_with(ev: ServiceEvidence, lead: Lead) -> float:
+    """The best co-movement (0..1) of one of its anomalous series with the leading series."""
+    if lead.anomaly is None or lead.onset is None:
+        return 1.0
+    moved = [a for a in ev.anomalies if a.score >= WEAK_THRESHOLD][:4]
+    if not moved:
+        return 1.0
+    return max(max(comovement(lead.anomaly, a, around=lead.onset) for a in moved), 0.0)
+
+
 def _weigh(c: Candidate, *, lead_at: float, detected: float, reach: float) -> float:
     """The candidate's raw score from its evidence."""
     ev = c.evidence
@@ -398,6 +408,8 @@ def analyse(bundle: Bundle) -> Analysis:
     for name, c in candidates.items():
         c.named_by = sorted(named.get(name, ()))
         fit = reach[name] * (1.0 if name in matching else 0.5)
+        # A cause moves with what people see: its series and the alert's rise and fall together.
+        fit *= 0.7 + 0.3 * _moves_with(c.evidence, lead)
         c.raw = _weigh(c, lead_at=lead_at, detected=detected, reach=fit)
     silent = _silent_suspects(candidates, graph, evidence, named)
 
