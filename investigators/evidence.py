@@ -203,6 +203,20 @@ def find_lead(bundle: Bundle) -> Lead:
     )
 
 
+#: A resource percentage must move this many points to count as a service's own trouble.
+RESOURCE_POINTS = 10.0
+
+
+def _own_resource(a: SeriesAnomaly) -> bool:
+    """A resource signal of the service's own (cpu, memory, connections) that moved enough to
+    matter: memory from 50% to 54% is news to a z-score, not to the service."""
+    if not is_intrinsic(a.series.name, a.series.kind):
+        return False
+    if (a.series.unit or "").lower() in _PERCENT:
+        return abs(a.current - a.level) >= RESOURCE_POINTS
+    return True
+
+
 def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, ServiceEvidence]:
     """Score every series, led by the alert's onset when there is one, and gather per service."""
     lead = lead or find_lead(bundle)
@@ -213,7 +227,7 @@ def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, Serv
         ev.anomalies.append(a)
         ev.strength = max(ev.strength, a.score * kind_weight(a, lead))
         ev.has_interface = ev.has_interface or a.series.kind in INTERFACE
-        if a.anomalous and is_intrinsic(a.series.name, a.series.kind):
+        if a.anomalous and _own_resource(a):
             ev.intrinsic = max(ev.intrinsic, a.score)
     for ev in evidence.values():
         ev.anomalies.sort(key=lambda a: (-a.score * kind_weight(a, lead), a.series.name))
@@ -224,9 +238,7 @@ def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, Serv
             a.onset for a in started if a.onset is not None and a.series.kind in INTERFACE
         )
         ev.intrinsic_onsets = sorted(
-            a.onset
-            for a in started
-            if a.onset is not None and is_intrinsic(a.series.name, a.series.kind)
+            a.onset for a in started if a.onset is not None and _own_resource(a)
         )
         ev.faint_onsets = sorted(
             a.onset
