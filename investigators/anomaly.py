@@ -53,6 +53,8 @@ LOOKAHEAD = 30 * 60.0
 #: Around a leading onset: how much earlier a cause may begin, and how much later an effect.
 LEAD = 15 * 60.0
 LAG = 5 * 60.0
+#: At most this many split points are tried on memory series, over their long window.
+GROWING_CANDIDATES = 40
 #: How long before a leading onset memory may have begun to leak (seconds).
 LEAK_LEAD = 2 * 3600.0
 #: Resolution from which a series counts as a coarse rollup (seconds).
@@ -292,6 +294,10 @@ def _score_block(
     if hi < lo:
         return _Block(zero, zero, nan, nan, nan)
     candidates = np.arange(lo, hi + 1)
+    if growing and candidates.size > GROWING_CANDIDATES:
+        # A leak grows for an hour: every few points is close enough to date it.
+        stride = -(-candidates.size // GROWING_CANDIDATES)
+        candidates = candidates[::-1][::stride][::-1]
     # History positions whose after-window ends before the first candidate.
     history = np.arange(before, max(lo - after + 1, before))
     if history.size > HISTORY_POSITIONS:
@@ -307,11 +313,16 @@ def _score_block(
     # digits are plenty to say how far a series moved.
     filler = np.full((rows, pad), np.nan, dtype=np.float32)
     padded = np.concatenate([filler, values.astype(np.float32), filler], axis=1)
-    # Before a split, the last points that were collected: a gap just before the onset (a
-    # collector that fell over when the trouble began) must not leave the level unknown.
-    filled = _carry_forward(padded)
-    level_at = _median(_windows(filled, pad, positions, back)).astype(np.float64)
+    level_at = _median(_windows(padded, pad, positions, back)).astype(np.float64)
     after_at = _median(_windows(padded, pad, positions, ahead)).astype(np.float64)
+    # Where a whole before-window is a gap (a collector that fell over when the trouble began),
+    # the level is that of the last points collected before it.
+    unknown = np.isnan(level_at)
+    gappy = np.flatnonzero(unknown.any(axis=1) & ~np.isnan(values).all(axis=1))
+    if gappy.size:
+        filled = _carry_forward(padded[gappy])
+        known = _median(_windows(filled, pad, positions, back)).astype(np.float64)
+        level_at[gappy] = np.where(unknown[gappy], known, level_at[gappy])
     shift = after_at - level_at
 
     with warnings.catch_warnings():
