@@ -5,7 +5,7 @@ scenarios in turn: before each, the stand-ins switch to its telemetry and change
 noida-db's logs index is reloaded (up to ``--max-docs`` documents). Sweeps run in this process
 (:func:`investigators.pipeline.sweep.sweep_once` on a :class:`MemoryStore`) at chosen moments of
 the scenario's timeline, on window boundaries ``--interval`` seconds apart, as RQ's scheduler
-would run them. The engine's full ranking of every sweep is kept too (``rank`` is wrapped, its
+would run them. The engine's full ranking of every sweep is kept too (``analyse`` is wrapped, its
 result untouched), to show where the true root stood when no heads-up came. Three measurements:
 
 1. Onset to heads-up, per fault type: ``--seeds`` scenarios of each type on ``--services``
@@ -63,7 +63,7 @@ from bot.settings import pipeline_config  # noqa: E402
 from investigators.pipeline import PipelineConfig  # noqa: E402
 from investigators.pipeline.store import MemoryStore  # noqa: E402
 from investigators.pipeline.sweep import sweep_once  # noqa: E402
-from investigators.rca import RcaResult, rank  # noqa: E402
+from investigators.rca import Analysis, RcaResult, analyse  # noqa: E402
 from investigators.sweep import MIN_SCORE, SUSTAINED, Action, SweepRecord  # noqa: E402
 from sandbox.elastic import replace_logs, running_noida  # noqa: E402
 from sandbox.faults import REQUESTS  # noqa: E402
@@ -95,16 +95,17 @@ Ranked = tuple[str, float, str]  # service, score, confidence
 _LAST_RANKING: list[RcaResult] = []
 
 
-def _watched_rank(bundle: object) -> RcaResult:
-    """The engine's ranking, unchanged, kept for the benchmark to read after the sweep."""
-    result = rank(bundle)  # type: ignore[arg-type]
-    _LAST_RANKING[:] = [result]
-    return result
+def _watched_analyse(bundle: object) -> Analysis:
+    """The engine's analysis, unchanged, its ranking kept for the benchmark to read after the
+    sweep."""
+    analysis = analyse(bundle)  # type: ignore[arg-type]
+    _LAST_RANKING[:] = [analysis.result]
+    return analysis
 
 
 def watch_rankings() -> None:
     """Let the benchmark see each sweep's full ranking, not only its confident suspects."""
-    pipeline_sweep.rank = _watched_rank  # type: ignore[attr-defined]
+    pipeline_sweep.analyse = _watched_analyse  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)

@@ -71,6 +71,8 @@ from investigators.evidence import (
 ONSET_TOLERANCE = 150.0
 #: How clearly the leading series must show the trouble before anyone is paged (robust z).
 CLEAR_LEAD = 3 * THRESHOLD
+#: Without an alert, a suspect must explain this many services in trouble to be paged on.
+CASCADE = 2
 #: Callers in trouble this close together (s) may share one cause below them.
 TOGETHER = 300.0
 #: Extra latency from which calls start to time out and fail (ms).
@@ -434,9 +436,13 @@ def analyse(bundle: Bundle) -> Analysis:
     # The alert's own series shows nothing, or the suspect is not below it: a tag would be a
     # guess about something other than what people are looking at.
     astray = lead.quiet or reach.get(top.evidence.name, 0.0) < 1.0
-    # Nothing leads (no alert, no symptom that shows the trouble), or what leads shows it only
-    # faintly: the ranking stands, but paging a team on it would be a guess.
-    faint = lead.onset is None or lead.score < CLEAR_LEAD
+    # What leads shows the trouble only faintly, or nothing leads (no alert, no symptom: a
+    # health sweep) and no cascade stands in for it (the suspect explaining several services in
+    # trouble): the ranking stands, but paging a team on it would be a guess.
+    if lead.service is None:
+        faint = len(top.explains) < CASCADE
+    else:
+        faint = lead.onset is None or lead.score < CLEAR_LEAD
     if (blind or unrelated or astray or faint) and top.confidence == "high":
         top.confidence = "medium"
     for c in order[1:]:
