@@ -72,7 +72,7 @@ ONSET_TOLERANCE = 150.0
 #: How clearly the leading series must show the trouble before anyone is paged (robust z).
 CLEAR_LEAD = 3 * THRESHOLD
 #: Without an alert, a suspect must explain this many services in trouble to be paged on.
-CASCADE = 2
+CASCADE = 1
 #: Callers in trouble this close together (s) may share one cause below them.
 TOGETHER = 300.0
 #: Extra latency from which calls start to time out and fail (ms).
