@@ -65,7 +65,11 @@ def test_the_summary_leads_with_a_cited_narrative_and_tags_only_the_owner(
     # Tagging is the code's: the root's team, in the blocks and the fallback, nobody else.
     assert text.count("<!subteam^") == 2
     assert f"<!subteam^{group_id(scenario.truth.team)}>" in text
-    details = replies(slack.workspace, channel, summary["ts"])[0]["text"]
+    # The details follow the summary into its thread a moment later.
+    thread = eventually(
+        lambda: replies(slack.workspace, channel, summary["ts"]), what="the thread's details"
+    )
+    details = thread[0]["text"]
     assert "Narrative: 1 call" in details and "removed" in details
 
     # The leaked token reached neither the model nor Slack.
