@@ -149,7 +149,7 @@ def clean(series: Series) -> Series:
     values = np.where(np.isfinite(values), values, np.nan)
     order = np.argsort(times, kind="stable")
     times, values = times[order], values[order]
-    unique, first = np.unique(times, return_index=True)
+    unique = np.unique(times)
     if unique.size != times.size:
         groups = np.searchsorted(unique, times)
         valid = ~np.isnan(values)
@@ -158,7 +158,6 @@ def clean(series: Series) -> Series:
         with np.errstate(invalid="ignore", divide="ignore"):
             values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         times = unique
-    del first
     return replace(series, times=times, values=values)
 
 

@@ -158,12 +158,19 @@ class Lead:
     """What leads the search: the series people are looking at, and when it changed."""
 
     service: str | None  # the alerting (or symptom) service whose series leads
-    metric: str | None
     onset: float | None  # when that series changed for the worse; None when it did not
     score: float  # how clearly it changed
-    declared: bool  # whether the bundle named the alert (rather than a symptom service)
-    kind: MetricKind | None = None  # what the leading series measures
     anomaly: SeriesAnomaly | None = None  # the leading series as scored
+
+    @property
+    def metric(self) -> str | None:
+        """The leading series' name."""
+        return self.anomaly.series.name if self.anomaly is not None else None
+
+    @property
+    def kind(self) -> MetricKind | None:
+        """What the leading series measures."""
+        return self.anomaly.series.kind if self.anomaly is not None else None
 
     @property
     def quiet(self) -> bool:
@@ -177,30 +184,23 @@ def find_lead(bundle: Bundle) -> Lead:
     detected = bundle.incident.started_at
     alert = bundle.incident.alert
     if alert is not None:
-        pool = [m for m in bundle.metrics if m.service == alert.service and m.name == alert.metric]
-        declared = True
-        named = score_series(pool, detected_at=detected)
-        if not any(a.anomalous for a in named):
+        named = [m for m in bundle.metrics if m.service == alert.service and m.name == alert.metric]
+        scored = score_series(named, detected_at=detected)
+        if not any(a.anomalous for a in scored):
             # The named series shows nothing: what else the alerting service shows, if anything.
-            pool = [m for m in bundle.metrics if m.service == alert.service and m.kind in INTERFACE]
+            own = [m for m in bundle.metrics if m.service == alert.service]
+            scored = score_series([m for m in own if m.kind in INTERFACE], detected_at=detected)
     else:
         wanted = set(bundle.incident.symptom_services)
         pool = [m for m in bundle.metrics if m.service in wanted and m.kind in INTERFACE]
-        declared = False
-    if not pool:
-        return Lead(None, None, None, 0.0, False)
-    scored = sorted(
-        score_series(pool, detected_at=detected), key=lambda a: (-a.score, a.series.name)
-    )
-    best = scored[0] if scored else None
-    if best is None:
-        return Lead(None, None, None, 0.0, False)
+        scored = score_series(pool, detected_at=detected)
+    if not scored:
+        return Lead(None, None, 0.0)
+    best = min(scored, key=lambda a: (-a.score, a.series.name))
     onset = best.onset if best.anomalous else None
-    if onset is None and not declared:
-        return Lead(None, None, None, 0.0, False)
-    return Lead(
-        best.series.service, best.series.name, onset, best.score, declared, best.series.kind, best
-    )
+    if onset is None and alert is None:
+        return Lead(None, None, 0.0)
+    return Lead(best.series.service, onset, best.score, best)
 
 
 #: A resource percentage must move this many points to count as a service's own trouble.
