@@ -326,8 +326,12 @@ def draw_coverage(
             for n, k in kinds.items()
             if k != "external" and rng.random() < 0.3
         }
-        cover.counts = {n for n in cover.apm if kinds[n] == "service" and rng.random() < 0.5}
-        cover.availability = {n for n in cover.apm if kinds[n] == "service" and rng.random() < 0.3}
+        # In name order: a set's own order changes with each process's string hashing.
+        traced_names = sorted(cover.apm)
+        cover.counts = {n for n in traced_names if kinds[n] == "service" and rng.random() < 0.5}
+        cover.availability = {
+            n for n in traced_names if kinds[n] == "service" and rng.random() < 0.3
+        }
         edge_p = dict.fromkeys(("service", "database", "cache", "queue", "external"), 0.7)
     if own == "caller-only":
         p = rng.uniform(0.3, 0.8)

@@ -481,3 +481,34 @@ def test_mixed_draws_a_different_combination_per_seed() -> None:
     combos = {shaped("mixed", "bad-deploy", seed).extra["traits"] for seed in range(1, 7)}
     assert len(combos) >= 4
     assert ("standard",) not in combos
+
+
+def test_every_shape_is_the_same_in_another_process() -> None:
+    # Sets iterate in an order that changes with each process's string hashing: a draw made in
+    # that order gives another bundle per run, and the bench another score.
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib\n"
+        "from investigators.bundle import dump_bundle\n"
+        "from sandbox.scenarios import generate_scenario\n"
+        "from sandbox.shapes import SHAPES\n"
+        "text = ''.join(dump_bundle(generate_scenario(seed=7, services=30, "
+        "fault='db-saturation', shape=s).bundle) for s in SHAPES)\n"
+        "print(hashlib.sha1(text.encode()).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
+    assert len(next(iter(digests))) == len(hashlib.sha1().hexdigest())
