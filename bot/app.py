@@ -1,7 +1,8 @@
 """The Bolt app factory: ``create_app(settings)`` wires Slack, Redis and the pipeline.
 
-With ``SWEEP_CHANNEL`` set it also starts the health sweep's heads-up poster
-(:class:`~bot.sweeper.SweepPoster`), a daemon thread; ``app.sweep_poster.stop()`` stops it.
+It starts the :class:`~bot.delivery.Courier`, which delivers every investigation's message
+from Redis; with ``SWEEP_CHANNEL`` set, also the health sweep's heads-up poster
+(:class:`~bot.sweeper.SweepPoster`). Both are daemon threads; ``app.stop()`` stops them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.copilot import Copilot, Investigations
 from bot.dedupe import BotState, KeyValue
+from bot.delivery import Courier
 from bot.listeners import register
 from bot.settings import PIPELINE_CONFIG_REF, Settings
 from bot.sweeper import SweepPoster
@@ -35,9 +37,16 @@ def web_client(settings: Settings) -> WebClient:
 
 
 class CopilotApp(App):
-    """A Bolt app that also holds the heads-up poster it started, if any."""
+    """A Bolt app that also holds the threads it started: the courier, the heads-up poster."""
 
+    courier: Courier
     sweep_poster: SweepPoster | None = None
+
+    def stop(self) -> None:
+        """Stop the courier and the heads-up poster (what is due stays in Redis)."""
+        self.courier.stop()
+        if self.sweep_poster is not None:
+            self.sweep_poster.stop()
 
 
 def create_app(
@@ -74,6 +83,7 @@ def create_app(
         clock=clock,
         model=config.llm.model if config.llm is not None else None,
     )
+    app.courier = copilot.courier.start()  # resumes whatever an earlier process left due
     # The executor's own store when it has one (the demo's in-process executor keeps a dict).
     store: Store = getattr(copilot.executor, "store", None) or RedisStore.from_url(config.redis_url)
     book = SweepBook(store, config)

@@ -1,8 +1,9 @@
-"""What the bot does for a channel: join, say it is investigating, start, keep one message live.
+"""What the bot does for a channel: join, start an investigation, hand its message on.
 
-Listeners call :meth:`Copilot.investigate` after they ack; the message is then edited in place
-(at most once a second, and only when something changed) by a watcher on the copilot's own
-threads, never Bolt's, until the summary replaces it and the detail goes in its thread.
+Listeners call :meth:`Copilot.investigate` after they ack. The message ("Investigating…", edited
+as sources report, then replaced by the summary with the detail in its thread) is the
+:class:`~bot.delivery.Courier`'s: kept in Redis and delivered once, by whichever bot process is
+up. Thread answers run on the copilot's own threads, never Bolt's.
 """
 
 from __future__ import annotations
@@ -18,16 +19,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.answers import answer
-from bot.blocks import (
-    answer_text,
-    details_text,
-    fallback_text,
-    progress_blocks,
-    progress_text,
-    summary_blocks,
-)
+from bot.blocks import answer_text
 from bot.channels import mentioned_services
 from bot.dedupe import BotState
+from bot.delivery import Courier, Delivery
 from bot.escape import escape
 from investigators.catalog import Catalog
 from investigators.pipeline import (
@@ -42,8 +37,6 @@ from investigators.pipeline import (
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two edits of the progress message (Slack allows about one a second).
-EDIT_INTERVAL = 1.0
 #: How many of a channel's first messages are read for service names (alert bots post first).
 FIRST_MESSAGES = 10
 #: Without a window, how long before now the incident is taken to have started: channels
@@ -69,12 +62,10 @@ class Investigations(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """An investigation the bot started in a channel."""
+    """An investigation the bot started in a channel (its message is the courier's to post)."""
 
     channel: str
-    ts: str
     investigation_id: str
-    deadline: float = 0.0  # time.monotonic() when the incident's deadline passes
 
 
 class Copilot:
@@ -91,6 +82,7 @@ class Copilot:
         clock: Callable[[], float] = time.time,
         poll: float = 0.25,
         model: str | None = None,
+        courier: Courier | None = None,
     ) -> None:
         self.client = client
         self.executor = executor
@@ -100,7 +92,8 @@ class Copilot:
         self.clock = clock
         self.poll = poll
         self.model = model  # the language model's id, None when none is configured
-        self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="copilot-watch")
+        self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="copilot-answer")
+        self.courier = courier or Courier(client=client, executor=executor, state=state, poll=poll)
 
     def channel_info(self, channel: str) -> dict[str, Any]:
         """``conversations.info``'s channel object."""
@@ -138,10 +131,6 @@ class Copilot:
         name = str(info.get("name", channel))
         if not info.get("is_private") and not info.get("is_member"):
             self.client.conversations_join(channel=channel)
-        posted = self.client.chat_postMessage(
-            channel=channel, text=progress_text(name), blocks=progress_blocks(name, [])
-        )
-        ts = str(posted["ts"])
         if services is None:
             texts = [
                 name,
@@ -161,12 +150,20 @@ class Copilot:
             channel=channel,
         )
         handle = self.executor.start(request)
-        self.state.remember(channel, investigation_id=handle.investigation_id, ts=ts)
-        started = Started(
-            channel, ts, handle.investigation_id, deadline=time.monotonic() + self.deadline
+        # From here on the message is the courier's: stored in Redis first, then posted, edited
+        # and replaced by the summary from whichever bot process holds it (bot/delivery.py).
+        wall = time.time()
+        self.courier.add(
+            Delivery(
+                investigation_id=handle.investigation_id,
+                channel=channel,
+                name=name,
+                deadline=wall + self.deadline,
+                give_up=wall + self.deadline + 60,
+                questions=self.model is not None,
+            )
         )
-        self.pool.submit(self._watch_safely, started, name)
-        return started
+        return Started(channel, handle.investigation_id)
 
     def _first_messages(self, channel: str) -> list[str]:
         try:
@@ -176,80 +173,6 @@ class Copilot:
             return []
         messages: list[dict[str, Any]] = history.get("messages", [])
         return [str(m.get("text", "")) for m in reversed(messages)]
-
-    def _watch_safely(self, started: Started, name: str) -> None:
-        try:
-            self.watch(started, name)
-        except Exception:
-            log.exception("watching investigation %s failed", started.investigation_id)
-        finally:
-            self.state.unlock_channel(started.channel)
-
-    def watch(self, started: Started, name: str) -> Summary | None:
-        """Edit the message as sources report, then replace it with the summary."""
-        events: list[ProgressEvent] = []
-        shown = 0
-        last_edit = 0.0
-        give_up = time.monotonic() + self.deadline + 60
-        while time.monotonic() < give_up:
-            events += self.executor.progress(started.investigation_id, len(events))
-            summary = self.executor.summary(started.investigation_id)
-            if summary is not None:
-                narrative = self._narrative(started, name, last_edit=last_edit)
-                self.post_summary(started, summary, narrative)
-                return summary
-            if len(events) > shown and time.monotonic() - last_edit >= EDIT_INTERVAL:
-                self.client.chat_update(
-                    channel=started.channel,
-                    ts=started.ts,
-                    text=progress_text(name),
-                    blocks=progress_blocks(name, events),
-                )
-                shown, last_edit = len(events), time.monotonic()
-            time.sleep(self.poll)
-        self.client.chat_update(
-            channel=started.channel,
-            ts=started.ts,
-            text="The investigation did not finish in time; try `/rca` to run it again.",
-            blocks=[],
-        )
-        return None
-
-    def _narrative(self, started: Started, name: str, *, last_edit: float) -> Narrative:
-        """The narrative, waited for until the incident's deadline and never past it."""
-        told = False
-        while True:
-            found = self.executor.narrative(started.investigation_id)
-            if found is not None:
-                return found
-            if time.monotonic() >= started.deadline:
-                return Narrative(status="unavailable", reason="it was not ready by the deadline")
-            if not told and time.monotonic() - last_edit >= EDIT_INTERVAL:
-                events = self.executor.progress(started.investigation_id)
-                self.client.chat_update(
-                    channel=started.channel,
-                    ts=started.ts,
-                    text=progress_text(name),
-                    blocks=progress_blocks(name, events),
-                )
-                told = True
-            time.sleep(self.poll)
-
-    def post_summary(
-        self, started: Started, summary: Summary, narrative: Narrative | None = None
-    ) -> None:
-        """The summary in place of the progress message, and the detail in its thread."""
-        self.client.chat_update(
-            channel=started.channel,
-            ts=started.ts,
-            text=fallback_text(summary),
-            blocks=summary_blocks(summary, narrative=narrative),
-        )
-        self.client.chat_postMessage(
-            channel=started.channel,
-            thread_ts=started.ts,
-            text=details_text(summary, narrative=narrative, open_questions=self.model is not None),
-        )
 
     def answer_in_thread(
         self, *, channel: str, thread_ts: str, investigation_id: str, question: str

@@ -34,6 +34,12 @@ class KeyValue(Protocol):
 
     def lrange(self, name: str, start: int, end: int, /) -> Any: ...
 
+    def sadd(self, name: str, /, *values: str) -> Any: ...
+
+    def srem(self, name: str, /, *values: str) -> Any: ...
+
+    def smembers(self, name: str, /) -> Any: ...
+
 
 class MemoryKeys:
     """Those commands in a dict, expiry included: the demo's bot when no Redis is reachable."""
@@ -105,6 +111,29 @@ class MemoryKeys:
             items = self._live(name) or []
             return list(items[start : None if end == -1 else end + 1])
 
+    def sadd(self, name: str, *values: str) -> int:
+        """SADD."""
+        with self._lock:
+            members = set(self._live(name) or ())
+            added = len(set(values) - members)
+            expiry = self._data.get(name, (time.monotonic() + 10**9, None))[0]
+            self._data[name] = (expiry, members | set(values))
+            return added
+
+    def srem(self, name: str, *values: str) -> int:
+        """SREM."""
+        with self._lock:
+            members = set(self._live(name) or ())
+            removed = len(members & set(values))
+            if name in self._data:
+                self._data[name] = (self._data[name][0], members - set(values))
+            return removed
+
+    def smembers(self, name: str) -> list[str]:
+        """SMEMBERS."""
+        with self._lock:
+            return sorted(self._live(name) or ())
+
 
 class BotState:
     """The bot's keys under ``{prefix}:bot:``; every key expires."""
@@ -133,6 +162,10 @@ class BotState:
     def unlock_channel(self, channel: str) -> None:
         """Release the channel's running lock."""
         self.client.delete(self._key("running", channel))
+
+    def hold_channel(self, channel: str, *, seconds: float) -> None:
+        """Keep the running lock while the channel's investigation is still being delivered."""
+        self.client.set(self._key("running", channel), "1", ex=max(1, int(seconds)))
 
     def is_running(self, channel: str) -> bool:
         """Whether an investigation runs in the channel now."""

@@ -295,6 +295,7 @@ def _run(
     show.step(f"investigations run on {kind}")
     clock = IncidentClock(bundle.incident.started_at)
     app = create_app(settings, executor=executor, redis_client=state, clock=clock)
+    stack.callback(app.stop)
     server = serve_in_thread(app)
     stack.callback(server.server_close)
     stack.callback(server.shutdown)

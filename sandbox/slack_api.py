@@ -15,6 +15,7 @@ For the health sweep's "Open incident channel": ``conversations.create`` (Slack'
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -69,6 +70,15 @@ class Channel:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SlackFault:
+    """One injected failure of a Web API method (see :meth:`Workspace.fail`)."""
+
+    status: int = 500
+    after: bool = False
+    hang: float = 0.0
+
+
 class Workspace:
     """One Slack workspace: the bot's identity, channels, messages, and every call made."""
 
@@ -91,6 +101,7 @@ class Workspace:
         self.usergroups: dict[str, list[str]] = {}
         self.calls: list[Call] = []
         self._limits: dict[str, list[float]] = {}
+        self._faults: dict[str, list[SlackFault]] = {}
         self._ts = 0.0
         self._lock = threading.Lock()
 
@@ -137,6 +148,31 @@ class Workspace:
         with self._lock:
             self._limits.setdefault(method, []).extend([retry_after] * times)
 
+    def fail(
+        self,
+        method: str,
+        *,
+        times: int = 1,
+        status: int = 500,
+        after: bool = False,
+        hang: float = 0.0,
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with an HTTP ``status`` error page.
+
+        ``after``: the call takes effect first and only its answer is lost (the ambiguous
+        failure: a message posted whose ts the caller never learns). ``hang``: seconds to wait
+        before answering, past a client's timeout.
+        """
+        with self._lock:
+            fault = SlackFault(status=status, after=after, hang=hang)
+            self._faults.setdefault(method, []).extend([fault] * times)
+
+    def take_fault(self, method: str) -> SlackFault | None:
+        """Whether this call of ``method`` is to fail, and how."""
+        with self._lock:
+            queued = self._faults.get(method)
+            return queued.pop(0) if queued else None
+
     def calls_of(self, method: str) -> list[Call]:
         """Answered calls of one method (rate-limited ones excluded), oldest first."""
         return [c for c in list(self.calls) if c.method == method and c.status == 200]
@@ -172,7 +208,7 @@ async def _args(request: web.Request) -> dict[str, Any]:
     else:
         args = dict(await request.post())
     args.update(request.query)
-    for key in ("blocks", "attachments"):
+    for key in ("blocks", "attachments", "metadata"):
         if isinstance(args.get(key), str):
             with contextlib.suppress(ValueError):
                 args[key] = json.loads(args[key])
@@ -197,7 +233,20 @@ def _bot_message(ws: Workspace, args: dict[str, Any], ts: str) -> dict[str, Any]
         message["blocks"] = args["blocks"]
     if args.get("thread_ts"):
         message["thread_ts"] = args["thread_ts"]
+    if isinstance(args.get("metadata"), dict):
+        metadata = args["metadata"]
+        message["metadata"] = {
+            "event_type": str(metadata.get("event_type", "")),
+            "event_payload": dict(metadata.get("event_payload") or {}),
+        }
     return message
+
+
+def _shown(messages: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Messages as history and replies return them: metadata only with ``include_all_metadata``."""
+    if args.get("include_all_metadata") in _TRUE:
+        return messages
+    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
 
 
 #: Slack's channel names: lowercase letters, digits, hyphens and underscores, 80 at most.
@@ -300,11 +349,15 @@ def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
         limit = int(args.get("limit") or 100)
         top = [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]]
         newest = list(reversed(top))[:limit]
-        return web.json_response({"ok": True, "messages": newest, "has_more": False})
+        return web.json_response(
+            {"ok": True, "messages": _shown(newest, args), "has_more": False}
+        )
     if method == "conversations.replies" and channel:
         ts = str(args.get("ts", ""))
         thread = [m for m in channel.messages if m["ts"] == ts or m.get("thread_ts") == ts]
-        return web.json_response({"ok": True, "messages": thread, "has_more": False})
+        return web.json_response(
+            {"ok": True, "messages": _shown(thread, args), "has_more": False}
+        )
     if method == "chat.postMessage" and channel:
         if channel.is_private and ws.bot_user_id not in channel.members:
             return _error("not_in_channel")
@@ -359,6 +412,16 @@ def slack_app(workspace: Workspace) -> web.Application:
             ws.calls.append(Call(name, recorded, time.time(), status=401))
             known = token in (ws.token, ws.app_token)
             return _error("not_allowed_token_type" if known else "invalid_auth")
+        fault = ws.take_fault(name)
+        if fault is not None:
+            if fault.hang:
+                await asyncio.sleep(fault.hang)
+            if fault.after and not socket:
+                _handle(ws, name, args)  # it took effect; only the answer is lost
+            ws.calls.append(Call(name, recorded, time.time(), status=fault.status))
+            return web.Response(
+                status=fault.status, text="<html><body>Internal Server Error</body></html>"
+            )
         ws.calls.append(Call(name, recorded, time.time()))
         if socket:
             ticket = uuid.uuid4().hex

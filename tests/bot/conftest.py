@@ -155,3 +155,4 @@ def bot_url(
     finally:
         server.shutdown()
         server.server_close()
+        app.stop()

@@ -40,15 +40,15 @@ def socket_bot(
     )
     assert settings.slack_app_token is not None
     now = scenario.bundle.incident.started_at + 900
-    handler = SocketModeHandler(
-        create_app(settings, clock=lambda: now), settings.slack_app_token.get_secret_value()
-    )
+    app = create_app(settings, clock=lambda: now)
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     handler.connect()
     try:
         assert slack.link.connected(), "the bot never connected"
         yield handler
     finally:
         handler.close()
+        app.stop()
 
 
 @pytest.mark.slow

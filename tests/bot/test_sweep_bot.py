@@ -92,7 +92,7 @@ def sweep_bot(
             catalog=catalog,
         )
     finally:
-        app.sweep_poster.stop()
+        app.stop()
         server.shutdown()
         server.server_close()
 
