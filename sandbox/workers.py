@@ -18,7 +18,7 @@ from sandbox.world import REDIS_URL
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def worker_command(queue: str) -> list[str]:
+def worker_command(queue: str, *, redis_url: str = REDIS_URL) -> list[str]:
     """The Procfile's worker line, for one queue."""
     return [
         str(Path(sys.executable).with_name("rq")),
@@ -29,7 +29,7 @@ def worker_command(queue: str) -> list[str]:
         "--serializer",
         "rq.serializers.JSONSerializer",
         "--url",
-        REDIS_URL,
+        redis_url,
         "--logging_level",
         "WARNING",
         queue,
@@ -39,19 +39,20 @@ def worker_command(queue: str) -> list[str]:
 class Workers:
     """Real ``rq worker`` processes, each in a session of its own so it can be killed whole."""
 
-    def __init__(self, env: dict[str, str], queue: str) -> None:
+    def __init__(self, env: dict[str, str], queue: str, *, redis_url: str = REDIS_URL) -> None:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.queue = queue
+        self.redis_url = redis_url
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, count: int = 1) -> None:
         """Start ``count`` more workers and wait until each has registered."""
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(self.redis_url)
         before = client.scard(f"rq:workers:{self.queue}")
         for _ in range(count):
             self.procs.append(
                 subprocess.Popen(
-                    worker_command(self.queue),
+                    worker_command(self.queue, redis_url=self.redis_url),
                     env=self.env,
                     cwd=ROOT,
                     start_new_session=True,
@@ -63,6 +64,10 @@ class Workers:
         while client.scard(f"rq:workers:{self.queue}") < before + count:
             assert time.monotonic() < until, "rq workers did not start"
             time.sleep(0.1)
+
+    def alive(self) -> int:
+        """How many of the workers this started are still running."""
+        return sum(proc.poll() is None for proc in self.procs)
 
     def stop(self) -> None:
         """Stop every worker this started (SIGTERM, then SIGKILL to its whole session)."""
