@@ -3,14 +3,21 @@
 The same :class:`~investigators.bundle.Bundle` as ``incident-copilot rca`` reads from a file, so
 that an exported live investigation replays to the same ranking. Everything is sorted, so the
 same results always make the same bundle.
+
+Series are cleaned here, at the boundary: what a vendor returned (points out of order, a
+timestamp twice, a ``"NaN"`` or garbled time, values that are not numbers) becomes a sorted
+series with one point per time, or, when nothing of it can be read, is left out and named in
+:attr:`LiveBundle.skipped` so that the summary says so. One bad series never stops the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from investigators.anomaly import Unscorable, clean
 from investigators.bundle import Bundle, Change, ChangeKind, Incident, MetricKind, Series
 from investigators.catalog import Catalog
 from investigators.pipeline.investigation import Plan, SourceResult
@@ -21,10 +28,26 @@ SAME_CHANGE = 120.0
 LOG_ERRORS = "logs.errors"
 
 
+@dataclass(frozen=True, slots=True)
+class LiveBundle:
+    """The bundle, and the series left out of it with why."""
+
+    bundle: Bundle
+    skipped: list[str] = field(default_factory=list)
+
+
 def build_bundle(plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceResult]) -> Bundle:
     """The bundle of what the broad scan brought back (sources that failed add nothing)."""
+    return read_bundle(plan, catalog=catalog, results=results).bundle
+
+
+def read_bundle(
+    plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceResult]
+) -> LiveBundle:
+    """The bundle, and the series that could not be read (each named with its reason)."""
     known = set(catalog.services)
     metrics: list[Series] = []
+    skipped: list[str] = []
     raw_changes: list[dict[str, object]] = []
     for source in sorted(results):
         result = results[source]
@@ -32,24 +55,20 @@ def build_bundle(plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceRe
             continue
         data = result.telemetry
         for s in data.get("series", []):
-            if s["service"] not in known:
+            if s.get("service") not in known:
                 continue
-            times = np.asarray(s["times"], dtype=np.float64)
-            if source == "logs":
-                values = np.asarray(s["counts"], dtype=np.float64)
-                name, kind, unit = LOG_ERRORS, MetricKind.ERRORS, "lines/min"
-            else:
-                values = np.array(
-                    [np.nan if v is None else v for v in s["values"]], dtype=np.float64
-                )
-                name, kind, unit = s["name"], MetricKind(s["kind"]), s.get("unit")
-            if times.size:
-                metrics.append(Series(s["service"], name, kind, times, values, unit))
-        raw_changes.extend(c for c in data.get("changes", []) if c["service"] in known)
+            try:
+                made = _series(s, logs=source == "logs")
+            except Unscorable as exc:
+                skipped.append(f"{source}: {exc}")
+                continue
+            if made is not None:
+                metrics.append(made)
+        raw_changes.extend(c for c in data.get("changes", []) if c.get("service") in known)
     metrics.sort(key=lambda m: (m.service, m.name))
     request = plan.request
     named = tuple(plan.scope.named)
-    return Bundle(
+    bundle = Bundle(
         incident=Incident(
             id=request.incident_id,
             started_at=float(round(request.started_at)),
@@ -61,6 +80,49 @@ def build_bundle(plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceRe
         log_samples=[],
         changes=_dedupe(raw_changes),
     )
+    return LiveBundle(bundle, skipped)
+
+
+def _numbers(raw: object) -> np.ndarray:
+    """Numbers as float64, anything that is not one (None, "NaN", "abc", a list) as NaN."""
+    items = raw if isinstance(raw, Sequence) and not isinstance(raw, str | bytes) else []
+    try:
+        return np.asarray([np.nan if v is None else v for v in items], dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return np.array([_number(v) for v in items], dtype=np.float64)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return float("nan")
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        return float("nan")
+
+
+def _series(s: Mapping[str, object], *, logs: bool) -> Series | None:
+    """One connector series as a clean bundle series; None when it has no points at all."""
+    service, label = str(s["service"]), str(s.get("name", LOG_ERRORS))
+    times = _numbers(s.get("times"))
+    unit: str | None
+    if logs:
+        values = _numbers(s.get("counts"))
+        name, kind, unit = LOG_ERRORS, MetricKind.ERRORS, "lines/min"
+    else:
+        values = _numbers(s.get("values"))
+        try:
+            kind = MetricKind(str(s.get("kind")))
+        except ValueError:
+            raise Unscorable(f"{service} {label}: unknown kind {s.get('kind')!r}") from None
+        raw_unit = s.get("unit")
+        name, unit = label, str(raw_unit) if raw_unit is not None else None
+    if not times.size:
+        return None
+    made = clean(Series(service, name, kind, times, values, unit))
+    if not made.times.size or bool(np.isnan(made.values).all()):
+        raise Unscorable(f"{service} {name}: none of its {times.size} points could be read")
+    return made
 
 
 def _dedupe(raw: list[dict[str, object]]) -> list[Change]:

@@ -29,7 +29,7 @@ from investigators.pipeline.investigation import (
     make_plan,
     new_investigation_id,
 )
-from investigators.pipeline.livebundle import build_bundle
+from investigators.pipeline.livebundle import build_bundle, read_bundle
 from investigators.pipeline.narrative import LlmUsage, Narrative, write_narrative
 from investigators.pipeline.sources import available_sources, language_model, run_source
 from investigators.pipeline.store import Keys, Store
@@ -299,7 +299,9 @@ def finalize_step(inv: Investigation, *, finished_by: str) -> Summary:
     scans = inv.results("scan")
     ranked = inv.ranked()
     basis = sorted(k for k, r in scans.items() if r.status == "ok")
-    bundle = scan_bundle(inv, scans)
+    by_source = {k.split(":", 1)[1]: r for k, r in scans.items()}
+    read = read_bundle(inv.plan, catalog=catalog_of(inv.config), results=by_source)
+    bundle = read.bundle
     # One analysis gives the ranking and the evidence behind it (the same ranking as the rank
     # step's when the scans are the same: the engine is deterministic).
     analysis = analyse(bundle)
@@ -314,6 +316,7 @@ def finalize_step(inv: Investigation, *, finished_by: str) -> Summary:
         analysis=analysis,
         results=results,
         finished_by=finished_by,
+        skipped=read.skipped,
     )
     if not inv.store.set(inv.key("summary"), summary.model_dump_json(), ttl=inv.ttl, only_new=True):
         return inv.summary() or summary

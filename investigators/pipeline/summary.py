@@ -8,7 +8,7 @@ this elsewhere; the same inputs always give the same summary.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -67,6 +67,9 @@ class Summary(BaseModel):
     sources_answered: list[str]
     sources_missing: list[MissingSource]
     unknown_services: list[str] = Field(default_factory=list)
+    series_skipped: list[str] = Field(
+        default_factory=list, description="series left out because none of their points read"
+    )
 
 
 def _metric_findings(
@@ -135,6 +138,7 @@ def build_summary(
     analysis: Analysis,
     results: Mapping[str, SourceResult],
     finished_by: str,
+    skipped: Sequence[str] = (),
 ) -> Summary:
     """The summary of what has arrived; ``results`` by step (``scan:logs``, ``dive:changes``).
 
@@ -211,6 +215,7 @@ def build_summary(
         sources_answered=answered,
         sources_missing=missing,
         unknown_services=plan.scope.unknown,
+        series_skipped=list(skipped),
     )
 
 
