@@ -7,17 +7,23 @@ thousands of points fit in memory: the JSON document is decoded with msgspec, ea
 ``points`` kept as raw bytes and turned straight into two float64 arrays.
 
 Every problem found in a document raises :class:`BundleError` naming the JSON path, for example
-``metrics[12].points[3]: timestamp is not RFC 3339 or a number``.
+``metrics[12].points[3]: timestamp is not RFC 3339 or a number``. Hostile documents are problems
+like any other: a timestamp outside :data:`EARLIEST`..:data:`LATEST` (1970 to 2200, which also
+catches milliseconds given for seconds), a number beyond a 64-bit float, or arrays and objects
+nested deeper than the decoders can follow (:data:`MAX_DEPTH` is named in the message).
+Repeated timestamps in a series are kept as given; scoring merges them
+(:func:`investigators.anomaly.clean`), as it does for live telemetry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,10 @@ import msgspec
 import numpy as np
 
 BUNDLE_VERSION = 1
+#: The range of timestamps a bundle may hold: 1970-01-01 to 2200-01-01 (UTC), in Unix seconds.
+EARLIEST, LATEST = 0.0, 7_258_118_400.0
+#: Nesting named when a document is too deep to decode; a bundle itself needs five levels.
+MAX_DEPTH = 100
 
 
 class MetricKind(StrEnum):
@@ -144,31 +154,57 @@ class Bundle:
 # ---------------------------------------------------------------------------------------------
 # Timestamps
 
+_TOO_BIG = "number beyond the range of a 64-bit float (about 1.8e308); fix what wrote it"
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
 )
+
+
+def _out_of_range(seconds: float, *, number: bool) -> str:
+    """Why a timestamp outside the bundle's range is refused, and what to give instead."""
+    where = "before 1970-01-01" if seconds < EARLIEST else "after 2200-01-01"
+    hint = " (milliseconds? bundles count seconds)" if number and seconds > 1e11 else ""
+    return (
+        f"timestamp {seconds:.6g} is {where}{hint}: give Unix seconds "
+        f"({EARLIEST:.0f} to {LATEST:.0f}) or an RFC 3339 time"
+    )
 
 
 def parse_timestamp(value: object, path: str) -> float:
     """An RFC 3339 string or Unix seconds as float seconds; :class:`BundleError` otherwise."""
     if isinstance(value, bool):
         raise BundleError(path, "timestamp is not RFC 3339 or a number")
+    seconds: float | None = None
     if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise BundleError(path, "timestamp is not a finite number")
-        return float(value)
-    if isinstance(value, str) and _RFC3339.match(value):
-        text = value.replace("z", "Z").replace("t", "T")
         try:
-            return datetime.fromisoformat(text).timestamp()
-        except ValueError:
-            pass
-    raise BundleError(path, "timestamp is not RFC 3339 or a number")
+            seconds = float(value)
+        except OverflowError:  # an integer literal of hundreds of digits
+            raise BundleError(path, _TOO_BIG) from None
+        if not math.isfinite(seconds):
+            raise BundleError(path, "timestamp is not a finite number")
+    elif isinstance(value, str) and _RFC3339.match(value):
+        text = value.replace("z", "Z").replace("t", "T")
+        with contextlib.suppress(ValueError, OverflowError):  # no such day; year 1 at +01:00
+            seconds = datetime.fromisoformat(text).timestamp()
+    if seconds is None:
+        raise BundleError(path, "timestamp is not RFC 3339 or a number")
+    if not EARLIEST <= seconds <= LATEST:
+        raise BundleError(path, _out_of_range(seconds, number=not isinstance(value, str)))
+    return seconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def format_timestamp(seconds: float) -> str:
-    """Unix seconds as an RFC 3339 UTC string (whole seconds)."""
-    return datetime.fromtimestamp(round(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Unix seconds as an RFC 3339 UTC string (whole seconds); plain seconds beyond the calendar.
+
+    Never raises: a time no calendar can print (year 10000, infinity) is shown as a number.
+    """
+    try:
+        return (_EPOCH + timedelta(seconds=round(seconds))).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError):
+        return f"{seconds:.6g} (Unix seconds)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +275,45 @@ def _from_msgspec(error: msgspec.MsgspecError) -> BundleError:
     assert match is not None  # the pattern matches any text
     what = match.group("what").strip()
     what = what[:1].lower() + what[1:]
+    if what in ("number out of range", "integer value out of range"):
+        what = _TOO_BIG
     return BundleError(match.group("path") or "", what.replace("`", "'"))
+
+
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
+
+
+def _too_deep(document: bytes | str, *, path: str = "") -> BundleError:
+    """The error for a document nested past what can be decoded, naming where it happens.
+
+    Only called once a decoder gave up (RecursionError), so a slow scan is affordable: it walks
+    the brackets, keys and commas to the first value nested :data:`MAX_DEPTH` deep.
+    """
+    data = document.encode() if isinstance(document, str) else document
+    stack: list[tuple[bool, list[Any]]] = []  # (is an array, [index or key])
+    last_string = b'""'
+    for token in _TOKENS.finditer(data):
+        text = token.group()
+        if text[:1] == b'"':
+            last_string = text
+        elif text in (b"[", b"{"):
+            if len(stack) >= MAX_DEPTH:
+                parts = [f"[{at[0]}]" if array else f".{at[0]}" for array, at in stack[:8]]
+                where = (path + "".join(parts)).lstrip(".") + ("..." if len(stack) > 8 else "")
+                return BundleError(
+                    where,
+                    f"arrays or objects nested more than {MAX_DEPTH} deep (a bundle needs 5); "
+                    "flatten or remove this value",
+                )
+            stack.append((text == b"[", [0 if text == b"[" else "?"]))
+        elif text in (b"]", b"}"):
+            if stack:
+                stack.pop()
+        elif text == b"," and stack and stack[-1][0]:
+            stack[-1][1][0] += 1
+        elif text == b":" and stack and not stack[-1][0]:
+            stack[-1][1][0] = last_string[1:-1].decode("utf-8", "replace")
+    return BundleError(path, "nested too deeply to decode; flatten its arrays and objects")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +339,9 @@ def _pairs_shape(raw: bytes, items: int) -> bool:
 _TIME_INTERN: dict[tuple[int, float, float, bytes], np.ndarray] = {}
 _FLAT_NUMBERS = msgspec.json.Decoder(list[float | None])
 _STRING_PAIRS = msgspec.json.Decoder(list[tuple[str, float | None]])
-_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError)
+_DECODE_ERRORS = (
+    msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, RecursionError,
+)  # fmt: skip
 
 
 def _points_fast(raw: bytes) -> tuple[np.ndarray, np.ndarray] | None:
@@ -303,7 +379,9 @@ def _points_fast(raw: bytes) -> tuple[np.ndarray, np.ndarray] | None:
 def _points_slow(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
     """Point by point, to name exactly which point is wrong."""
     try:
-        points = json.loads(raw)
+        points = json.loads(raw, parse_float=_json_float, parse_int=_json_int)
+    except RecursionError:
+        raise _too_deep(raw, path=path) from None
     except ValueError as exc:
         raise BundleError(path, f"points are not valid JSON ({exc})") from None
     if not isinstance(points, list):
@@ -314,15 +392,40 @@ def _points_slow(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
         here = f"{path}[{i}]"
         if not isinstance(point, list) or len(point) != 2:
             raise BundleError(here, "a point must be a [timestamp, value] pair")
+        if isinstance(point[0], _Overflow):
+            raise BundleError(here, f"timestamp {point[0]}: {_TOO_BIG}")
         times[i] = parse_timestamp(point[0], here)
         value = point[1]
         if value is None:
             values[i] = np.nan
+        elif isinstance(value, _Overflow):
+            raise BundleError(here, f"value {value}: {_TOO_BIG}; null marks a missing value")
         elif isinstance(value, int | float) and not isinstance(value, bool):
             values[i] = float(value)
         else:
             raise BundleError(here, "value must be a number or null")
     return times, values
+
+
+class _Overflow(str):
+    """A JSON number too large for a float, kept as its (shortened) text to name it."""
+
+
+def _json_float(text: str) -> float | _Overflow:
+    number = float(text)
+    return _Overflow(text[:20]) if math.isinf(number) else number
+
+
+def _json_int(text: str) -> int | _Overflow:
+    # No float holds 400 digits, and Python refuses to read an int of more than 4300.
+    if len(text) <= 400:
+        number = int(text)
+        try:
+            float(number)
+            return number
+        except OverflowError:
+            pass
+    return _Overflow(text[:20] + "...")
 
 
 def _intern_times(times: np.ndarray) -> np.ndarray:
@@ -347,6 +450,9 @@ def parse_points(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
     if times.size and not np.all(np.isfinite(times)):
         bad = int(np.flatnonzero(~np.isfinite(times))[0])
         raise BundleError(f"{path}[{bad}]", "timestamp is not RFC 3339 or a number")
+    if times.size and not (times.min() >= EARLIEST and times.max() <= LATEST):
+        bad = int(np.flatnonzero((times < EARLIEST) | (times > LATEST))[0])
+        raise BundleError(f"{path}[{bad}]", _out_of_range(float(times[bad]), number=True))
     if times.size > 1 and np.any(np.diff(times) < 0):
         order = np.argsort(times, kind="stable")
         times, values = times[order], values[order]
@@ -374,6 +480,8 @@ def parse_bundle(document: bytes | str) -> Bundle:
         raise _from_msgspec(exc) from None
     except msgspec.DecodeError as exc:
         raise BundleError("", f"not a JSON document: {exc}") from None
+    except RecursionError:
+        raise _too_deep(document) from None
     if wire.version != BUNDLE_VERSION:
         raise BundleError("version", f"unsupported version {wire.version} (this reads version 1)")
 
@@ -478,6 +586,8 @@ def load_bundle(path: str | Path) -> Bundle:
 
 
 def _number(value: float) -> str:
+    if not math.isfinite(value):
+        return "null"
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.6g}"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,6 +153,69 @@ def test_rca_names_the_path_of_other_problems_too(
     code, _ = run("rca", str(bundle), "--json")
     assert code == 2
     assert f": {path}: " in capsys.readouterr().err
+
+
+def hostile_bundle(where: str, raw: str) -> str:
+    """The small bundle as JSON text with ``raw`` at ``where``: text Python cannot dump."""
+    target: Any = small_bundle()
+    document = target
+    *parents, last = where.split(".")
+    for key in parents:
+        target = target[int(key)] if key.isdigit() else target[key]
+    target[int(last) if last.isdigit() else last] = "@raw@"
+    return json.dumps(document).replace('"@raw@"', raw)
+
+
+HOSTILE_BUNDLES = [
+    pytest.param("incident.started_at", "1e400", "incident.started_at", id="started-1e400"),
+    pytest.param("incident.started_at", "9" * 400, "incident.started_at", id="started-10**400"),
+    pytest.param("metrics.0.points.3.1", "9" * 400, "metrics[0].points[3]", id="value-10**400"),
+    pytest.param("metrics.0.points.3.0", "1e400", "metrics[0].points[3]", id="time-1e400"),
+    pytest.param("incident.started_at", '"9999-12-31T23:59:59Z"', "incident.started_at",
+                 id="started-year-9999"),
+    pytest.param("incident.started_at", "253402300800", "incident.started_at",
+                 id="started-year-10000"),
+    pytest.param("incident.started_at", "1e12", "incident.started_at", id="started-1e12"),
+    pytest.param("incident.started_at", "-1e12", "incident.started_at", id="started--1e12"),
+    pytest.param("metrics.0.points", "[" * 100_000 + "]" * 100_000, "metrics[0].points[0][0]",
+                 id="points-100000-deep"),
+    pytest.param("incident.notes", "[" * 100_000 + "]" * 100_000, "incident.notes[0][0]",
+                 id="extra-field-100000-deep"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["text", "json"])
+@pytest.mark.parametrize(("where", "raw", "path"), HOSTILE_BUNDLES)
+def test_rca_of_a_hostile_bundle_exits_2_with_one_line_naming_the_path(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+    raw: str,
+    path: str,
+    mode: list[str],
+) -> None:
+    bundle = tmp_path / "hostile.json"
+    bundle.write_text(hostile_bundle(where, raw), encoding="utf-8")
+
+    code, text = run("rca", str(bundle), *mode)
+
+    assert code == 2
+    assert text == ""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"incident-copilot rca: invalid bundle {bundle}: {path}")
+
+
+def test_rca_reads_repeated_timestamps_as_one_point_each(incident: Path, tmp_path: Path) -> None:
+    document = json.loads(incident.read_text(encoding="utf-8"))
+    for series in document["metrics"]:
+        series["points"] = [point for point in series["points"] for _ in range(3)]
+    repeated = write_json(tmp_path / "repeated.json", document)
+
+    code, text = run("rca", str(repeated), "--json")
+
+    assert code == 0
+    assert json.loads(text) == rank(load_bundle(incident)).model_dump(mode="json")
 
 
 def test_rca_of_something_that_is_not_json_exits_2(

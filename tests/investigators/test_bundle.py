@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from investigators.anomaly import clean
 from investigators.bundle import (
     Bundle,
     BundleError,
     ChangeKind,
     MetricKind,
     dump_bundle,
+    format_timestamp,
     load_bundle,
     parse_bundle,
     write_bundle,
@@ -536,6 +538,131 @@ def test_load_bundle_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(small_document()), encoding="utf-8")
     assert_same_bundle(load_bundle(path), parse(small_document()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile documents: numbers past a float, times past any calendar, nesting past the decoders
+
+RAW = "@raw@"
+
+
+def with_raw(mutate_path: str, raw: str, document: dict[str, Any] | None = None) -> str:
+    """The document as JSON text with ``raw`` (not expressible in Python's json) at a path."""
+    document = document or small_document()
+    _set(mutate_path, RAW)(document)
+    return json.dumps(document).replace(json.dumps(RAW), raw)
+
+
+BIG_INT = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "named", "words"),
+    [
+        ("incident.started_at", "1e400", "incident.started_at", ["64-bit float"]),
+        ("incident.started_at", BIG_INT, "incident.started_at", ["64-bit float"]),
+        ("metrics.0.points.1.0", "1e400", "metrics[0].points[1]", ["timestamp", "64-bit float"]),
+        ("metrics.0.points.1.0", BIG_INT, "metrics[0].points[1]", ["timestamp", "64-bit float"]),
+        ("metrics.0.points.1.1", "-1e400", "metrics[0].points[1]", ["value", "64-bit float"]),
+        ("metrics.0.points.1.1", BIG_INT, "metrics[0].points[1]", ["value", "null"]),
+        ("changes.0.at", BIG_INT, "changes[0].at", ["64-bit float"]),
+        ("log_samples.0.timestamp", "1e400", "log_samples[0].timestamp", ["64-bit float"]),
+    ],
+    ids=[
+        "started-1e400", "started-10**400", "point-time-1e400", "point-time-10**400",
+        "point-value-1e400", "point-value-10**400", "change-10**400", "log-1e400",
+    ],
+)  # fmt: skip
+def test_a_number_beyond_a_float_is_named_not_a_crash(
+    path: str, raw: str, named: str, words: list[str]
+) -> None:
+    error = error_of(with_raw(path, raw))
+    assert error.path == named
+    for word in words:
+        assert word in error.message
+
+
+@pytest.mark.parametrize(
+    ("path", "stamp", "named", "words"),
+    [
+        ("incident.started_at", 1e12, "incident.started_at", ["after 2200", "milliseconds?"]),
+        ("incident.started_at", -1e12, "incident.started_at", ["before 1970"]),
+        ("incident.started_at", 253402300800, "incident.started_at", ["after 2200"]),
+        ("incident.started_at", "0001-01-01T00:00:00+01:00", "incident.started_at", ["1970"]),
+        ("incident.started_at", "9999-12-31T23:59:59Z", "incident.started_at", ["after 2200"]),
+        ("changes.0.at", 1.8e12, "changes[0].at", ["milliseconds?"]),
+        ("log_samples.0.timestamp", -1, "log_samples[0].timestamp", ["before 1970"]),
+        ("metrics.0.points.2.0", 1795183320000, "metrics[0].points[2]", ["milliseconds?"]),
+        ("metrics.0.points.1.0", "2300-01-01T00:00:00Z", "metrics[0].points[1]", ["after 2200"]),
+        ("metrics.0.points.0.0", -60, "metrics[0].points[0]", ["before 1970"]),
+    ],
+)
+def test_a_timestamp_outside_1970_to_2200_is_named_with_what_to_give(
+    path: str, stamp: object, named: str, words: list[str]
+) -> None:
+    document = small_document()
+    _set(path, stamp)(document)
+    error = error_of(document)
+    assert error.path == named
+    assert "give Unix seconds" in error.message
+    for word in words:
+        assert word in error.message
+
+
+def test_the_edges_of_the_timestamp_range_are_accepted() -> None:
+    document = small_document()
+    document["incident"]["started_at"] = "2199-12-31T23:59:59Z"
+    document["changes"][0]["at"] = 0
+    document["metrics"][0]["points"] = [[0, 1.0], ["2200-01-01T00:00:00Z", 2.0]]
+    bundle = parse(document)
+    assert bundle.metrics[0].times.tolist() == [0.0, 7_258_118_400.0]
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [
+        ("metrics.0.points", "metrics[0].points[0][0][0]"),
+        ("metrics.0.points.1.1", "metrics[0].points[1][1][0][0]"),
+        ("incident.context", "incident.context[0][0][0]"),
+        ("services.0.notes", "services[0].notes[0][0][0]"),
+    ],
+)
+def test_nesting_deeper_than_the_decoders_follow_is_named(where: str, named: str) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    error = error_of(with_raw(where, deep))
+    assert error.path.startswith(named)
+    assert "nested more than 100 deep" in error.message
+
+
+def test_a_deep_object_names_its_keys() -> None:
+    deep = '{"a":' * 5_000 + "1" + "}" * 5_000
+    error = error_of(with_raw("incident.context", deep))
+    assert error.path.startswith("incident.context.a.a.a")
+
+
+@pytest.mark.parametrize("seconds", [1e12, -1e12, 253402300800.0, math.inf, -math.inf, math.nan])
+def test_formatting_a_time_no_calendar_holds_does_not_raise(seconds: float) -> None:
+    assert format_timestamp(seconds)
+
+
+def test_formatting_an_ordinary_time_is_rfc3339() -> None:
+    assert format_timestamp(DETECTED + 0.4) == "2026-11-20T14:05:00Z"
+
+
+def test_repeated_timestamps_are_kept_as_given_for_scoring_to_merge() -> None:
+    document = small_document()
+    document["metrics"][0]["points"] = [
+        [1795183260, 1.0],
+        [1795183200, 3.0],
+        [1795183200, 1.0],
+        ["2026-11-20T14:01:00Z", None],
+    ]
+    series = parse(document).metrics[0]
+    assert series.times.tolist() == [DETECTED - 300, DETECTED - 300, DETECTED - 240, DETECTED - 240]
+    assert series.values[:2].tolist() == [3.0, 1.0]
+    merged = clean(series)
+    assert merged.times.tolist() == [DETECTED - 300, DETECTED - 240]
+    assert merged.values.tolist() == [2.0, 1.0]
 
 
 # ---------------------------------------------------------------------------------------------
