@@ -256,14 +256,19 @@ def _cmd_bot(args: argparse.Namespace, out: TextIO) -> int:
         out.write("incident-copilot bot: Socket Mode\n")
         SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
         return 0
-    from bot.server import EVENTS_PATH, http_server
+    from bot.server import EVENTS_PATH, http_server, redis_and_workers
 
-    port = args.port or settings.port
-    server = http_server(app, port=port)
-    out.write(f"incident-copilot bot: HTTP on :{port}{EVENTS_PATH}\n")
+    config = settings.pipeline()
+    server = http_server(
+        app,
+        port=args.port if args.port is not None else settings.port,
+        ready=redis_and_workers(config.redis_url, config.queue),
+    )
+    port = server.server_address[1]
+    out.write(f"incident-copilot bot: HTTP on :{port}{EVENTS_PATH} (/healthz, /readyz)\n")
     out.flush()
     try:
-        server.serve_forever()
+        server.serve_forever()  # until SIGTERM or Ctrl-C, answering the requests in flight
     except KeyboardInterrupt:
         pass
     finally:
