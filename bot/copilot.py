@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from slack_sdk import WebClient
@@ -62,10 +62,10 @@ class Investigations(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """An investigation the bot started in a channel (its message is the courier's to post)."""
+    """An investigation asked for in a channel (the courier starts it and posts its message)."""
 
     channel: str
-    investigation_id: str
+    incident_id: str
 
 
 class Copilot:
@@ -93,7 +93,9 @@ class Copilot:
         self.poll = poll
         self.model = model  # the language model's id, None when none is configured
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="copilot-answer")
-        self.courier = courier or Courier(client=client, executor=executor, state=state, poll=poll)
+        self.courier = courier or Courier(
+            client=client, executor=executor, state=state, begin=self.begin, poll=poll
+        )
 
     def channel_info(self, channel: str) -> dict[str, Any]:
         """``conversations.info``'s channel object."""
@@ -115,55 +117,60 @@ class Copilot:
         window: float | None = None,
         automatic: bool = False,
     ) -> Started | None:
-        """Start an investigation in a channel; None when one runs there already."""
+        """Ask for an investigation in a channel; None when one runs there already.
+
+        Only the channel lock and the request are taken here, in Redis; the courier starts the
+        investigation and posts its message (bot/delivery.py), so that a bot that dies right
+        after a person asked leaves the job to the next one.
+        """
         if automatic and not self.state.claim_auto(channel):
             return None
         if not self.state.lock_channel(channel, seconds=self.deadline + 120):
             return None
         try:
-            return self._start(channel, services=services, window=window)
+            run = self.state.next_run(channel)
+            wall = time.time()
+            delivery = Delivery(
+                incident_id=f"slack-{channel}-{run}",
+                channel=channel,
+                requested_at=self.clock(),
+                deadline=wall + self.deadline,
+                give_up=wall + self.deadline + 60,
+                services=services,
+                window=window,
+                questions=self.model is not None,
+            )
+            self.courier.add(delivery)
         except Exception:
             self.state.unlock_channel(channel)
             raise
+        return Started(channel, delivery.incident_id)
 
-    def _start(self, channel: str, *, services: list[str] | None, window: float | None) -> Started:
-        info = self.channel_info(channel)
-        name = str(info.get("name", channel))
+    def begin(self, d: Delivery) -> Delivery:
+        """Start (or join) the delivery's investigation: join the channel, read it, enqueue."""
+        info = self.channel_info(d.channel)
+        name = str(info.get("name", d.channel))
         if not info.get("is_private") and not info.get("is_member"):
-            self.client.conversations_join(channel=channel)
+            self.client.conversations_join(channel=d.channel)
+        services = d.services
         if services is None:
             texts = [
                 name,
                 str((info.get("topic") or {}).get("value", "")),
                 str((info.get("purpose") or {}).get("value", "")),
-                *self._first_messages(channel),
+                *self._first_messages(d.channel),
             ]
             services = mentioned_services(self.catalog(), texts)
-        now = self.clock()
-        run = self.state.next_run(channel)
         request = IncidentRequest(
-            incident_id=f"slack-{channel}-{run}",
-            started_at=now - (window or LOOKBACK),
-            until=now if window else None,
+            incident_id=d.incident_id,
+            started_at=d.requested_at - (d.window or LOOKBACK),
+            until=d.requested_at if d.window else None,
             services=services,
             title=name,
-            channel=channel,
+            channel=d.channel,
         )
-        handle = self.executor.start(request)
-        # From here on the message is the courier's: stored in Redis first, then posted, edited
-        # and replaced by the summary from whichever bot process holds it (bot/delivery.py).
-        wall = time.time()
-        self.courier.add(
-            Delivery(
-                investigation_id=handle.investigation_id,
-                channel=channel,
-                name=name,
-                deadline=wall + self.deadline,
-                give_up=wall + self.deadline + 60,
-                questions=self.model is not None,
-            )
-        )
-        return Started(channel, handle.investigation_id)
+        handle = self.executor.start(request)  # a second start joins the first
+        return replace(d, investigation_id=handle.investigation_id, name=name, services=services)
 
     def _first_messages(self, channel: str) -> list[str]:
         try:

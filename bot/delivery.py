@@ -1,9 +1,10 @@
 """Durable, idempotent posting: every investigation's message, kept in Redis until delivered.
 
-An investigation's Slack message goes through three parts: the progress message ("Investigating…",
-edited as sources report), the summary that replaces it, and the detail posted in its thread.
-What has been posted and what is due lives in Redis (:class:`Deliveries`), never only in a bot
-process's memory, so that:
+A person asks (``/rca``, a new incident channel); the request is stored in Redis at once. The
+courier then starts the investigation (a second start joins the first), and its Slack message
+goes through three parts: the progress message ("Investigating…", edited as sources report),
+the summary that replaces it, and the detail posted in its thread. What has been posted and
+what is due lives in Redis (:class:`Deliveries`), never only in a bot process's memory, so that:
 
 1. **Any bot process resumes.** A :class:`Courier` thread runs in every bot process. It looks at
    the due deliveries at start, then every ``poll`` seconds, and steps each one it can lease. A
@@ -74,14 +75,23 @@ Part = Literal["progress", "details"]
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """What is known about one investigation's Slack message, as kept in Redis."""
+    """What is known about one investigation's Slack message, as kept in Redis.
 
-    investigation_id: str
+    It is stored the moment a person asks, before anything else happens: the investigation is
+    started from it (starting twice joins the first), so that a bot killed at any point leaves
+    enough behind for the next one to finish the job.
+    """
+
+    incident_id: str  # the key: one per channel and run
     channel: str
-    name: str  # the channel's name, for the progress text
+    requested_at: float  # the incident clock when asked: the window ends here
     deadline: float  # epoch: the narrative is not waited for past it
     give_up: float  # epoch: with no summary by then, say the investigation did not finish
+    services: list[str] | None = None  # as named in /rca; None: read the channel for them
+    window: float | None = None  # seconds before requested_at, as given in /rca
     questions: bool = False  # whether the thread detail invites questions (a model is set)
+    investigation_id: str = ""  # once started
+    name: str = ""  # the channel's name, for the progress text
     ts: str | None = None  # the progress (then summary) message, once posted
     stage: Stage = "progress"
     shown: int = 0  # progress events shown in the message
@@ -108,8 +118,8 @@ class Deliveries:
         self.state = state
         self.client: KeyValue = state.client
 
-    def _key(self, investigation_id: str) -> str:
-        return self.state._key("delivery", investigation_id)
+    def _key(self, incident_id: str) -> str:
+        return self.state._key("delivery", incident_id)
 
     @property
     def _due(self) -> str:
@@ -117,15 +127,15 @@ class Deliveries:
 
     def save(self, delivery: Delivery) -> None:
         """Store a delivery; a delivery not done stays due."""
-        self.client.set(self._key(delivery.investigation_id), delivery.to_json(), ex=self.state.ttl)
+        self.client.set(self._key(delivery.incident_id), delivery.to_json(), ex=self.state.ttl)
         if delivery.stage == "done":
-            self.client.srem(self._due, delivery.investigation_id)
+            self.client.srem(self._due, delivery.incident_id)
         else:
-            self.client.sadd(self._due, delivery.investigation_id)
+            self.client.sadd(self._due, delivery.incident_id)
 
-    def load(self, investigation_id: str) -> Delivery | None:
+    def load(self, incident_id: str) -> Delivery | None:
         """A delivery, if it is kept."""
-        raw = self.client.get(self._key(investigation_id))
+        raw = self.client.get(self._key(incident_id))
         return None if raw is None else Delivery.from_json(raw)
 
     def due(self) -> list[str]:
@@ -134,13 +144,13 @@ class Deliveries:
             m.decode() if isinstance(m, bytes) else str(m) for m in self.client.smembers(self._due)
         )
 
-    def forget(self, investigation_id: str) -> None:
+    def forget(self, incident_id: str) -> None:
         """No longer due (its record expired)."""
-        self.client.srem(self._due, investigation_id)
+        self.client.srem(self._due, incident_id)
 
-    def lease(self, investigation_id: str, owner: str) -> bool:
+    def lease(self, incident_id: str, owner: str) -> bool:
         """Take or keep the right to step one delivery for :data:`LEASE_SECONDS`."""
-        key = self.state._key("delivery-lease", investigation_id)
+        key = self.state._key("delivery-lease", incident_id)
         if self.client.set(key, owner, nx=True, ex=LEASE_SECONDS):
             return True
         held = self.client.get(key)
@@ -149,9 +159,9 @@ class Deliveries:
         self.client.expire(key, LEASE_SECONDS)
         return True
 
-    def release(self, investigation_id: str, owner: str) -> None:
+    def release(self, incident_id: str, owner: str) -> None:
         """Give the lease back once a step is over."""
-        key = self.state._key("delivery-lease", investigation_id)
+        key = self.state._key("delivery-lease", incident_id)
         held = self.client.get(key)
         if (held.decode() if isinstance(held, bytes) else held) == owner:
             self.client.delete(key)
@@ -176,12 +186,14 @@ class Courier:
         client: WebClient,
         executor: Reads,
         state: BotState,
+        begin: Callable[[Delivery], Delivery],
         poll: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.executor = executor
         self.state = state
+        self.begin = begin  # starts (or joins) the investigation; fills its id and the name
         self.deliveries = Deliveries(state)
         self.poll = poll
         self.clock = clock  # wall time for deadlines, kept apart from the incident's clock
@@ -233,42 +245,42 @@ class Courier:
 
     def tick(self) -> None:
         """Hand every due delivery that is not being stepped here to the pool."""
-        for investigation_id in self.deliveries.due():
+        for incident_id in self.deliveries.due():
             with self._busy_lock:
-                if investigation_id in self._busy:
+                if incident_id in self._busy:
                     continue
-                self._busy.add(investigation_id)
+                self._busy.add(incident_id)
             try:
-                self.pool.submit(self._step_safely, investigation_id)
+                self.pool.submit(self._step_safely, incident_id)
             except RuntimeError:  # shutting down
                 with self._busy_lock:
-                    self._busy.discard(investigation_id)
+                    self._busy.discard(incident_id)
 
-    def _step_safely(self, investigation_id: str) -> None:
+    def _step_safely(self, incident_id: str) -> None:
         try:
-            if self.deliveries.lease(investigation_id, self.owner):
+            if self.deliveries.lease(incident_id, self.owner):
                 try:
-                    self.step(investigation_id)
+                    self.step(incident_id)
                 finally:
-                    self.deliveries.release(investigation_id, self.owner)
+                    self.deliveries.release(incident_id, self.owner)
         except redis.RedisError as exc:
-            log.warning("delivery %s waits for Redis: %s", investigation_id, exc)
+            log.warning("delivery %s waits for Redis: %s", incident_id, exc)
         except Exception:
-            log.exception("delivery %s: unexpected error; it stays due", investigation_id)
+            log.exception("delivery %s: unexpected error; it stays due", incident_id)
         finally:
             with self._busy_lock:
-                self._busy.discard(investigation_id)
+                self._busy.discard(incident_id)
 
     # -- one delivery -------------------------------------------------------------------------
 
-    def step(self, investigation_id: str) -> Delivery | None:
+    def step(self, incident_id: str) -> Delivery | None:
         """Move one delivery on as far as it can go now; what is stored afterwards."""
-        d = self.deliveries.load(investigation_id)
+        d = self.deliveries.load(incident_id)
         if d is None:
-            self.deliveries.forget(investigation_id)
+            self.deliveries.forget(incident_id)
             return None
         if d.stage == "done":
-            self.deliveries.forget(investigation_id)
+            self.deliveries.forget(incident_id)
             return d
         if self.clock() < d.next_at:
             return d
@@ -278,7 +290,7 @@ class Courier:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
             status = exc.response.status_code if exc.response is not None else 0
             if error in PERMANENT:
-                log.error("delivery %s ends: Slack says %s", investigation_id, error)
+                log.error("delivery %s ends: Slack says %s", incident_id, error)
                 d = replace(d, stage="done")
             else:
                 d = self._later(d, f"Slack {status} {error}".strip())
@@ -293,10 +305,13 @@ class Courier:
 
     def _later(self, d: Delivery, why: str) -> Delivery:
         wait = min(MAX_BACKOFF, 2.0**d.attempts)
-        log.warning("delivery %s: %s; trying again in %.0f s", d.investigation_id, why, wait)
+        log.warning("delivery %s: %s; trying again in %.0f s", d.incident_id, why, wait)
         return replace(d, attempts=d.attempts + 1, next_at=self.clock() + wait)
 
     def _advance(self, d: Delivery) -> Delivery:
+        if not d.investigation_id:
+            d = self.begin(d)
+            self.deliveries.save(d)
         if d.ts is None:
             d = self._post_progress(d)
         if d.stage == "progress":
@@ -409,10 +424,7 @@ class Courier:
         messages: list[dict[str, Any]] = page.get("messages", []) or []
         for message in messages:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if (
-                payload.get("investigation_id") == d.investigation_id
-                and payload.get("part") == part
-            ):
+            if payload.get("incident_id") == d.incident_id and payload.get("part") == part:
                 return str(message["ts"])
         return None
 
@@ -420,5 +432,5 @@ class Courier:
 def _metadata(d: Delivery, part: Part) -> dict[str, Any]:
     return {
         "event_type": EVENT_TYPE,
-        "event_payload": {"investigation_id": d.investigation_id, "part": part},
+        "event_payload": {"incident_id": d.incident_id, "part": part},
     }
