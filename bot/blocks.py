@@ -1,7 +1,8 @@
 """Block Kit messages built from a summary (pure: no I/O), within Slack's limits.
 
 Every piece of untrusted text goes through :mod:`bot.escape`; the one mention emitted is the
-owning team's user group, and only when the summary's ``notify`` names it.
+owning team's user group, and only when the summary's ``notify`` names it. Every link goes through
+:func:`bot.escape.link` with the configured :class:`~bot.escape.LinkPolicy` (``links``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.escape import code, escape, group_label, group_mention, link
+from bot.escape import LinkPolicy, code, escape, group_label, group_mention, link
 from investigators.citations import Sentence
 from investigators.pipeline import Finding, LlmUsage, Narrative, ProgressEvent, QaAnswer, Summary
 from investigators.pipeline.brief import Reference
@@ -51,9 +52,9 @@ def _numbers(f: Finding) -> str:
     return f" ({', '.join(shown)})" if shown else ""
 
 
-def evidence_line(f: Finding) -> str:
+def evidence_line(f: Finding, *, links: LinkPolicy | None = None) -> str:
     """One evidence line: source, service, what was seen with its numbers, and a link."""
-    title = link(f.url, f.title) if f.url else escape(f.title, limit=160)
+    title = link(f.url, f.title, links=links) if f.url else escape(f.title, limit=160)
     return f"• [{escape(f.source)}] *{escape(f.service)}*: {title}{escape(_numbers(f))}"
 
 
@@ -79,21 +80,29 @@ def fallback_text(summary: Summary) -> str:
     return text[:MAX_FALLBACK]
 
 
-def cited(sentence: Sentence, references: Mapping[str, Reference]) -> str:
+def cited(
+    sentence: Sentence, references: Mapping[str, Reference], *, links: LinkPolicy | None = None
+) -> str:
     """A model's sentence, escaped, with its citations as links to the evidence's source."""
     marks = []
     for cite in sentence.cites:
         ref = references.get(cite)
-        marks.append(f"[{link(ref.url, cite)}]" if ref is not None and ref.url else f"[{cite}]")
+        marks.append(
+            f"[{link(ref.url, cite, links=links, show_url=False)}]"
+            if ref is not None and ref.url
+            else f"[{escape(cite)}]"
+        )
     return f"{escape(sentence.text, limit=600)} {''.join(marks)}".strip()
 
 
-def narrative_block(narrative: Narrative | None) -> Block | None:
+def narrative_block(
+    narrative: Narrative | None, *, links: LinkPolicy | None = None
+) -> Block | None:
     """The model's explanation, or a line saying why there is none (nothing when skipped)."""
     if narrative is None or narrative.status == "skipped":
         return None
     if narrative.status == "ok":
-        text = " ".join(cited(s, narrative.references) for s in narrative.sentences)
+        text = " ".join(cited(s, narrative.references, links=links) for s in narrative.sentences)
         return section(f"*What happened*\n{text}")
     return context(
         f":information_source: Narrative unavailable: {escape(narrative.reason, limit=300)}. "
@@ -115,9 +124,9 @@ def usage_line(usage: Sequence[LlmUsage]) -> str | None:
     return line + (f", {failed} failed" if failed else "")
 
 
-def answer_text(answer: QaAnswer, *, model: str = "") -> str:
+def answer_text(answer: QaAnswer, *, model: str = "", links: LinkPolicy | None = None) -> str:
     """A checked model answer for the thread: cited sentences and how they were found."""
-    lines = [" ".join(cited(s, answer.references) for s in answer.sentences)]
+    lines = [" ".join(cited(s, answer.references, links=links) for s in answer.sentences)]
     tools = ", ".join(dict.fromkeys(escape(t.name) for t in answer.tools))
     how = f"_Answered by {escape(model or 'the language model')}"
     how += f" after {tools}" if tools else " from the investigation's evidence"
@@ -128,12 +137,16 @@ def answer_text(answer: QaAnswer, *, model: str = "") -> str:
 
 
 def summary_blocks(
-    summary: Summary, *, title: str = "", narrative: Narrative | None = None
+    summary: Summary,
+    *,
+    title: str = "",
+    narrative: Narrative | None = None,
+    links: LinkPolicy | None = None,
 ) -> list[Block]:
     """The summary message: root cause, narrative, confidence, evidence, next steps, buttons."""
     root = summary.root_cause
     blocks: list[Block] = []
-    explained = narrative_block(narrative)
+    explained = narrative_block(narrative, links=links)
     if root is None:
         blocks.append(header("No root cause found"))
         blocks.append(section("Nothing anomalous in the scanned telemetry."))
@@ -144,14 +157,16 @@ def summary_blocks(
         text = f"*Root cause:* {code(root.service, limit=80)} (team {escape(root.team)})"
         if root.change is not None:
             change = root.change
-            what = link(change.url, change.title) if change.url else escape(change.title)
+            what = (
+                link(change.url, change.title, links=links) if change.url else escape(change.title)
+            )
             text += f"\n*Change:* {escape(change.kind)} {what}{escape(_numbers(change))}"
         reason = escape(root.reasons[0], limit=400) if root.reasons else "no reason recorded"
         text += f"\n*Confidence:* {escape(root.confidence)}: {reason}"
         blocks.append(section(text))
     evidence = _top_evidence(summary)
     if evidence:
-        lines = [evidence_line(f) for f in evidence]
+        lines = [evidence_line(f, links=links) for f in evidence]
         blocks.append(section("*Evidence*\n" + "\n".join(lines)))
     if summary.symptoms_ruled_out:
         names = ", ".join(escape(s) for s in summary.symptoms_ruled_out[:15])
@@ -224,7 +239,11 @@ def progress_text(channel_name: str) -> str:
 
 
 def details_text(
-    summary: Summary, *, narrative: Narrative | None = None, open_questions: bool = False
+    summary: Summary,
+    *,
+    narrative: Narrative | None = None,
+    open_questions: bool = False,
+    links: LinkPolicy | None = None,
 ) -> str:
     """The longer detail for the thread: every reason, all evidence, the ranking, what's missing."""
     lines: list[str] = []
@@ -241,7 +260,7 @@ def details_text(
         lines += [f"• {escape(r, limit=400)}" for r in root.reasons]
     if summary.evidence:
         lines.append(f"*All evidence* ({len(summary.evidence)})")
-        lines += [evidence_line(f) for f in summary.evidence[:25]]
+        lines += [evidence_line(f, links=links) for f in summary.evidence[:25]]
     if summary.ranking:
         lines.append("*Ranking*")
         for item in summary.ranking:

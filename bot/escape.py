@@ -6,12 +6,18 @@ Plain ``@channel``, ``@here`` and ``@everyone`` are broken with a zero-width joi
 cannot be auto-linked either. The only mention the bot emits is built by :func:`group_mention`.
 Secrets and personal data are redacted (:mod:`investigators.redact`) before anything else, so a
 token in a log line never reaches Slack, not even half of one cut at a limit.
+
+Links are made in one place, :func:`link`, and point only where a :class:`LinkPolicy` allows:
+under the web roots the configuration names (GitHub, Datadog, Kibana). A URL from anywhere else
+(a deployment's ``log_url``, a model's citation) is shown as defanged text, never as a link.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import SplitResult, quote, urlsplit
 
 from investigators.redact import redact
 
@@ -44,11 +50,86 @@ def safe_url(url: str) -> str | None:
     return quote(redact(url), safe=":/?#[]@!$&'()*+,;=%~-._")
 
 
-def link(url: str, label: object, *, limit: int = 120) -> str:
-    """A mrkdwn link ``<url|label>``, or just the escaped label when the URL is unusable."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int] | None:
+    """Scheme, host and port of an http(s) URL without credentials; None for anything else."""
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or "@" in parts.netloc or not parts.hostname:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:  # a port that is not a number
+        return None
+    return scheme, parts.hostname.lower(), port
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPolicy:
+    """Where links may point: under one of ``bases`` (same scheme, host and port, path prefix).
+
+    Made once from the settings (``Settings.link_policy()``) and passed to the block builders;
+    no bases means no links at all.
+    """
+
+    bases: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, urls: Iterable[str | None]) -> LinkPolicy:
+        """A policy from configured web roots; unset and non-http(s) ones are left out."""
+        kept = []
+        for url in urls:
+            if url and _origin(urlsplit(url.strip())) is not None:
+                kept.append(url.strip().rstrip("/"))
+        return cls(tuple(dict.fromkeys(kept)))
+
+    def allows(self, url: str) -> bool:
+        """Whether ``url`` (as it would be sent to Slack) lies under one of the bases."""
+        parts = urlsplit(url)
+        origin = _origin(parts)
+        if origin is None:
+            return False
+        for base in self.bases:
+            root = urlsplit(base)
+            prefix = root.path.rstrip("/")
+            if _origin(root) == origin and (
+                not prefix or parts.path == prefix or parts.path.startswith(prefix + "/")
+            ):
+                return True
+        return False
+
+
+def defang(url: str) -> str:
+    """A URL no client turns into a link (``hxxps://host[.]example/...``), for showing as text."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.replace(".", "[.]")
+    host, slash, path = rest.partition("/")
+    return f"{scheme.lower().replace('tt', 'xx', 1)}://{host.replace('.', '[.]')}{slash}{path}"
+
+
+def link(
+    url: str,
+    label: object,
+    *,
+    links: LinkPolicy | None = None,
+    limit: int = 120,
+    show_url: bool = True,
+) -> str:
+    """A mrkdwn link ``<url|label>`` when ``links`` allows the URL; otherwise the escaped label,
+    followed by the URL as defanged inline code when ``show_url``.
+
+    ``links=None`` accepts any http(s) URL: only for callers not yet handed the configured
+    policy.
+    """
     text = escape(label, limit=limit).replace("|", "¦")
     target = safe_url(url)
-    return f"<{target.replace('&', '&amp;')}|{text}>" if target else text
+    if target is None:
+        return text
+    if links is None or links.allows(target):
+        return f"<{target.replace('&', '&amp;')}|{text}>"
+    return f"{text} ({code(defang(target), limit=200)})" if show_url else text
 
 
 def group_mention(slack_group: str | None) -> str | None:

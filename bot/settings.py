@@ -63,6 +63,13 @@ INCIDENT_CHANNEL_PATTERN    regular expression of incident channel names
 PORT                        HTTP mode's port (default 3000), serving ``/slack/events``
 ==========================  ===============================================================
 
+Who may do what (README, *Who may do what*):
+
+==========================  ===============================================================
+LINK_ALLOWED_URLS           more web roots that links may point to, comma-separated; the
+                            GitHub, Datadog and Kibana ones are always allowed
+==========================  ===============================================================
+
 Health sweep (the ``sweep`` process scans every service; the bot posts its heads-ups):
 
 ==========================  ===============================================================
@@ -84,6 +91,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.escape import LinkPolicy
 from connectors.config import (
     AnthropicConfig,
     DatadogConfig,
@@ -174,6 +182,8 @@ class Settings(BaseSettings):
     incident_channel_pattern: str = r"^(inc|incident)[-_]"
     port: int = Field(default=3000, gt=0, lt=65536)
 
+    link_allowed_urls: str | None = None
+
     sweep_channel: str | None = None
     sweep_interval: float = Field(default=600.0, ge=60)
     sweep_mention: Literal["high", "medium", "none"] = "high"
@@ -200,6 +210,31 @@ class Settings(BaseSettings):
                 "details, at the bottom), not its name"
             )
         return value
+
+    @field_validator("link_allowed_urls")
+    @classmethod
+    def _web_roots(cls, value: str | None) -> str | None:
+        roots = [item.strip() for item in (value or "").split(",") if item.strip()]
+        for root in roots:
+            if not LinkPolicy.of([root]).bases:
+                raise ValueError(
+                    f"{root!r} is not a web root: use a full http(s) URL without credentials, "
+                    "like https://ci.example.com"
+                )
+        return ",".join(roots) or None
+
+    def link_policy(self) -> LinkPolicy:
+        """Where links may point: the configured GitHub, Datadog and Kibana web roots, and
+        LINK_ALLOWED_URLS; every other URL is shown as text."""
+        github, datadog = self.github(), self.datadog()
+        return LinkPolicy.of(
+            [
+                github.web_base if github else None,
+                datadog.app_base if datadog else None,
+                self.kibana_url,
+                *(self.link_allowed_urls or "").split(","),
+            ]
+        )
 
     def pipeline(self) -> PipelineConfig:
         """The investigation pipeline's configuration, connectors included."""
