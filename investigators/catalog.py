@@ -19,20 +19,27 @@ reference without a namespace means the referring entity's own. Two entities wit
 different namespaces (or of different kinds) are therefore an error naming both: rename one, or
 check one namespace's files at a time. Teams are likewise named by the plain group name.
 
-Loading collects every problem (up to :data:`MAX_PROBLEMS`) and raises one :class:`CatalogError`,
-each line naming the file, the entry, what is wrong and what to do, for example
-``manifests/services.yaml: services[3] (checkout): depends_on[0] 'paymnets' is not a known
-service (did you mean 'payments'?)``.
+Loading collects every problem and raises one :class:`CatalogError`, each line naming the file,
+the entry, what is wrong and what to do, for example ``manifests/services.yaml: services[3]
+(checkout): depends_on[0] 'paymnets' is not a known service (did you mean 'payments'?)``. Only the
+first :data:`MAX_PROBLEMS` are written out (and searched for a "did you mean"); the rest are
+counted, so a hostile file (a block of 2,000 unknown keys merged into 2,000 entries) is reported
+in moments. YAML merges (``<<: *defaults``) are looked through, not copied into every entry, and
+keys must be plain values (not lists or mappings); nesting past what the YAML reader can follow
+is named by its line.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import itertools
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections import ChainMap, Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 import yaml
@@ -47,6 +54,9 @@ KINDS = (
     "external", "other",
 )  # fmt: skip
 MAX_PROBLEMS = 50
+#: Nesting named when a file is too deep for the YAML reader; a catalog needs six levels or so.
+MAX_DEPTH = 50
+UNKNOWN_FIELDS = "unknown fields"
 SERVICE_FIELDS = (
     "name", "team", "slack_group", "depends_on", "aliases", "github_repo", "datadog_service",
     "log_filter", "kind", "system",
@@ -65,13 +75,64 @@ _WANTED = (
 
 
 class CatalogError(ValueError):
-    """A catalog that cannot be used: one line per problem (the first 50), ``total`` of them."""
+    """A catalog that cannot be used: one line per problem (the first 50), ``total`` of them.
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.total = len(problems)
+    ``unshown`` counts problems found past the first 50 that were never written out, by what
+    they are (``""`` for any other problem).
+    """
+
+    def __init__(
+        self, problems: Sequence[str], *, unshown: Mapping[str, int] | None = None
+    ) -> None:
         self.problems = list(problems[:MAX_PROBLEMS])
-        more = self.total - len(self.problems)
-        super().__init__("\n".join([*self.problems, *([f"... and {more} more"] if more else [])]))
+        self.unshown = Counter(unshown or {})
+        self.unshown[""] += len(problems) - len(self.problems)
+        self.total = len(self.problems) + self.unshown.total()
+        more = [self.more()] if self.total > len(self.problems) else []
+        super().__init__("\n".join([*self.problems, *more]))
+
+    def more(self) -> str:
+        """``... and 3,980 more unknown fields``: what was found past the lines shown."""
+        count = self.total - len(self.problems)
+        kinds = [(n, kind) for kind, n in self.unshown.most_common() if kind and n]
+        if kinds and kinds[0][0] == count:
+            return f"... and {count:,} more {kinds[0][1]}"
+        detail = ", ".join(f"{n:,} {kind}" for n, kind in kinds)
+        return f"... and {count:,} more" + (f" ({detail} among them)" if detail else "")
+
+
+class _Problems:
+    """Problems as they are found: the first :data:`MAX_PROBLEMS` in full, the rest counted."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self.unshown: Counter[str] = Counter()
+
+    @property
+    def full(self) -> bool:
+        """Whether another problem would go unshown (so it needs no message, nor a suggestion)."""
+        return len(self.shown) >= MAX_PROBLEMS
+
+    def append(self, text: str, *, kind: str = "") -> None:
+        if self.full:
+            self.unshown[kind] += 1
+        else:
+            self.shown.append(text)
+
+    def count(self, n: int, *, kind: str = "") -> None:
+        """Problems found once the list is full, counted without writing them out."""
+        self.unshown[kind] += n
+
+    def __iadd__(self, texts: Iterable[str]) -> _Problems:
+        for text in texts:
+            self.append(text)
+        return self
+
+    def __len__(self) -> int:
+        return len(self.shown) + self.unshown.total()
+
+    def error(self) -> CatalogError:
+        return CatalogError(self.shown, unshown=self.unshown)
 
 
 @dataclass(frozen=True)
@@ -179,7 +240,7 @@ class _Loaded:
     drafts: list[_Draft] = field(default_factory=list)
     teams: list[tuple[Team, str, Mapping[str, str]]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: _Problems = field(default_factory=_Problems)
 
 
 def load_catalog(path: str | Path) -> Catalog:
@@ -209,30 +270,85 @@ def load_catalog(path: str | Path) -> Catalog:
         raise CatalogError([f"{root}: no catalog found in any *.yaml below it; {_WANTED}"])
     catalog = _finish(loaded)
     if loaded.problems:
-        raise CatalogError(loaded.problems)
+        raise loaded.problems.error()
     return catalog
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, which would otherwise silently replace the first."""
+    """SafeLoader that refuses duplicate and unhashable keys and looks through merges.
+
+    PyYAML copies every merged key into every mapping that merges it, so one block of 2,000 keys
+    merged into 2,000 entries costs four million insertions; a :class:`~collections.ChainMap`
+    over the merged mappings reads the same and costs nothing.
+    """
+
+
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Hashable] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
+    own: dict[Any, Any] = {}
+    merged: list[dict[Any, Any]] = []  # the one that wins first, as PyYAML decides
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE:
+            merged[:0] = _merged(loader, node, value_node)
             continue
         key = loader.construct_object(key_node)
-        if isinstance(key, Hashable) and key in seen:
+        try:
+            duplicate = key in own
+        except TypeError:  # a list or a mapping as a key: `? [a, b] : 1`
+            raise yaml.constructor.ConstructorError(
+                problem=f"a key must be a word like 'name', not {_describe(key)}",
+                problem_mark=key_node.start_mark,
+            ) from None
+        if duplicate:
             raise yaml.constructor.ConstructorError(
                 problem=f"duplicate key {key!r} (remove or merge one)",
                 problem_mark=key_node.start_mark,
             )
-        seen.add(key)
-    return loader.construct_mapping(node)
+        own[key] = loader.construct_object(value_node)
+    # Read-only to everything downstream, so a view passes for the dict PyYAML would build.
+    return cast(dict[Any, Any], ChainMap(own, *merged)) if merged else own
+
+
+def _merged(loader: _Loader, node: yaml.MappingNode, value_node: yaml.Node) -> list[dict[Any, Any]]:
+    """The mappings a ``<<`` key merges, the one that wins first."""
+    nodes = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+    if not all(isinstance(n, yaml.MappingNode) for n in nodes):
+        raise yaml.constructor.ConstructorError(
+            "while constructing a mapping",
+            node.start_mark,
+            "'<<' merges a mapping or a list of mappings, not a single value",
+            value_node.start_mark,
+        )
+    return [loader.construct_object(n) for n in nodes]
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _too_deep(name: str, text: str) -> str:
+    """The problem of a file nested past what the YAML reader can follow, naming the line.
+
+    Only called once reading it failed (RecursionError): PyYAML's parser is iterative, so its
+    events can be walked to the first collection :data:`MAX_DEPTH` deep.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH and event.start_mark is not None:
+                    at = f"line {event.start_mark.line + 1}, column {event.start_mark.column + 1}"
+                    return (
+                        f"{name}: {at}: lists or mappings nested more than {MAX_DEPTH} deep (a "
+                        "catalog needs a few); flatten or remove what starts there"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return f"{name}: lists or mappings nested too deeply to read; flatten them"
 
 
 def _load_file(file: Path, loaded: _Loaded, *, explicit: bool) -> None:
@@ -247,6 +363,10 @@ def _load_file(file: Path, loaded: _Loaded, *, explicit: bool) -> None:
     except yaml.YAMLError as exc:
         if explicit or _LOOKS_LIKE_CATALOG.search(text):
             problems.append(_yaml_problem(name, exc))
+        return
+    except RecursionError:
+        if explicit or _LOOKS_LIKE_CATALOG.search(text):
+            problems.append(_too_deep(name, text))
         return
     prefix = backstage.API_VERSION_PREFIX
     if any(
@@ -276,16 +396,24 @@ def _yaml_problem(name: str, exc: yaml.YAMLError) -> str:
 class _Entry:
     """One mapping of a services.yaml file, read field by field; problems are appended."""
 
-    def __init__(self, data: Mapping[Any, Any], *, where: str, problems: list[str]) -> None:
+    def __init__(self, data: Mapping[Any, Any], *, where: str, problems: _Problems) -> None:
         self.data, self.where, self.problems = data, where, problems
 
-    def only(self, allowed: Sequence[str]) -> None:
-        for key in self.data:
-            if key not in allowed:
-                hint = _did_you_mean(str(key), allowed)
-                self.problems.append(
-                    f"{self.where}: unknown field {key!r}{hint}; {_known(allowed)}"
-                )
+    def only(self, allowed: tuple[str, ...]) -> None:
+        # Counted by lookups, not by a walk over the keys: an entry may merge thousands of them.
+        unknown = len(self.data) - sum(1 for key in allowed if key in self.data)
+        for key in self.data if unknown else ():
+            if key in allowed:
+                continue
+            if self.problems.full:
+                self.problems.count(unknown, kind=UNKNOWN_FIELDS)
+                return
+            hint = _did_you_mean(str(key), allowed)
+            self.problems.append(
+                f"{self.where}: unknown field {_quoted(key)}{hint}; {_known(allowed)}",
+                kind=UNKNOWN_FIELDS,
+            )
+            unknown -= 1
 
     def text(self, key: str, *, required: str = "") -> str | None:
         value = self.data.get(key)
@@ -421,7 +549,8 @@ def _finish(loaded: _Loaded) -> Catalog:
         s = d.service
         team = teams.get(s.team.lower())
         if team is None and d.declared_teams_only:
-            hint = _did_you_mean(s.team, [t.handle for t in teams.values()])
+            handles = () if loaded.problems.full else tuple(t.handle for t in teams.values())
+            hint = _did_you_mean(s.team, handles)
             loaded.problems.append(
                 f"{s.source}: team {s.team!r} is not under teams:{hint}; add it there"
             )
@@ -438,7 +567,7 @@ def _finish(loaded: _Loaded) -> Catalog:
     return Catalog(services, teams=teams.values(), sources=loaded.sources)
 
 
-def _unique(drafts: Iterable[_Draft], problems: list[str]) -> dict[str, _Draft]:
+def _unique(drafts: Iterable[_Draft], problems: _Problems) -> dict[str, _Draft]:
     """The drafts with valid values by lowercased name, the first of each name kept."""
     kept: dict[str, _Draft] = {}
     for d in drafts:
@@ -455,7 +584,7 @@ def _unique(drafts: Iterable[_Draft], problems: list[str]) -> dict[str, _Draft]:
 
 
 def _link(
-    drafts: Mapping[str, _Draft], problems: list[str]
+    drafts: Mapping[str, _Draft], problems: _Problems
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Names and aliases (lowercased) to service names, and each service's dependencies."""
     names = {low: d.service.name for low, d in drafts.items()}
@@ -479,7 +608,11 @@ def _link(
             where = f"{d.service.source}: {link.field} {link.text!r}"
             if target is None:
                 what = "entity in the catalog" if index is refs else "service"
-                guesses = _close(link.key, {k: k for k in refs} if index is refs else names, n=1)
+                guesses = []
+                if not problems.full:
+                    guesses = _close(
+                        link.key, {k: k for k in refs} if index is refs else names, n=1
+                    )
                 hint = f" (did you mean {guesses[0]!r}?)" if guesses else ""
                 problems.append(f"{where} is not a known {what}{hint}")
             elif target == d.service.name:
@@ -492,7 +625,7 @@ def _link(
 
 
 def _merge_teams(
-    declared: Iterable[tuple[Team, str, Mapping[str, str]]], problems: list[str]
+    declared: Iterable[tuple[Team, str, Mapping[str, str]]], problems: _Problems
 ) -> dict[str, Team]:
     """Teams by lowercased handle; the same team described the same way twice is fine."""
     teams: dict[str, Team] = {}
@@ -506,14 +639,14 @@ def _merge_teams(
     return teams
 
 
-def _check_values(s: CatalogService, *, labels: Mapping[str, str], problems: list[str]) -> None:
+def _check_values(s: CatalogService, *, labels: Mapping[str, str], problems: _Problems) -> None:
     def where(key: str) -> str:
         return f"{s.source}: {labels.get(key, key)}"
 
     if not _NAME.match(s.name):
         problems.append(f"{where('name')} {s.name!r} may hold only letters, digits, '.', '_', '-'")
     if s.kind not in KINDS:
-        hint = _did_you_mean(s.kind, KINDS)
+        hint = "" if problems.full else _did_you_mean(s.kind, KINDS)
         problems.append(f"{where('kind')} {s.kind!r} is unknown{hint}; {_known(KINDS)}")
     _check_slack_group(s.slack_group, where=where("slack_group"), problems=problems)
     if s.github_repo is not None and not _GITHUB_REPO.match(s.github_repo):
@@ -522,7 +655,7 @@ def _check_values(s: CatalogService, *, labels: Mapping[str, str], problems: lis
         )
 
 
-def _check_slack_group(value: str | None, *, where: str, problems: list[str]) -> None:
+def _check_slack_group(value: str | None, *, where: str, problems: _Problems) -> None:
     if value is not None and not _SLACK_GROUP.match(value):
         problems.append(
             f"{where} {value!r} should be a user-group like '@payments-oncall' or 'S0123ABCD'"
@@ -533,13 +666,32 @@ def _close(word: str, choices: Mapping[str, str], *, n: int) -> list[str]:
     """The values of the ``n`` keys most like ``word``; a key of the same name part goes first."""
     tail = word.rsplit("/", 1)[-1]
     same = [k for k in choices if ":" in k and k.rsplit("/", 1)[-1] == tail]
-    keys = same + difflib.get_close_matches(word, list(choices), n=n * 3, cutoff=0.6)
+    keys = same + difflib.get_close_matches(word, _candidates(word, choices), n=n * 3, cutoff=0.6)
     return list(dict.fromkeys(choices[k] for k in keys))[:n]
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    guesses = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+#: Names compared with one unknown word, at most: a "did you mean" is not worth seconds.
+MAX_CANDIDATES = 5000
+
+
+def _candidates(word: str, choices: Iterable[str]) -> list[str]:
+    """The choices a close match could be: of a length within difflib's 0.6 cutoff, bounded."""
+    # ratio = 2 * matches / (len(a) + len(b)) >= 0.6 needs the shorter at least 3/7 of the longer
+    size = len(word)
+    fits = (c for c in choices if 3 * max(size, len(c)) <= 7 * min(size, len(c)))
+    return list(itertools.islice(fits, MAX_CANDIDATES))
+
+
+@functools.lru_cache(maxsize=1024)
+def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
+    # Cached: a misspelt field repeated in every entry is compared with the fields once.
+    guesses = difflib.get_close_matches(word, _candidates(word, choices), n=1, cutoff=0.6)
     return f" (did you mean {guesses[0]!r}?)" if guesses else ""
+
+
+def _quoted(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 def _known(choices: Sequence[str]) -> str:
@@ -620,10 +772,10 @@ def check_catalog(path: str | Path) -> tuple[int, str]:
     except CatalogError as exc:
         lines = list(exc.problems)
         if exc.total > len(lines):
-            lines.append(f"... and {exc.total - len(lines)} more not shown")
+            lines.append(f"{exc.more()} not shown")
         noun = "problem" if exc.total == 1 else "problems"
         again = f"then run `incident-copilot catalog check {path}` again"
-        lines.append(f"{exc.total} {noun} in {path}: fix each entry named above, {again}.")
+        lines.append(f"{exc.total:,} {noun} in {path}: fix each entry named above, {again}.")
         return 2, "\n".join(lines)
     return 0, catalog_report(catalog)
 

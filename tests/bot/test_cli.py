@@ -375,6 +375,29 @@ def test_catalog_check_of_a_missing_catalog_exits_2(
     assert "nothing-here.yaml" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("? [a, b]\n    : 1", "line 4, column 7: invalid YAML: a key must be a word"),
+        ("notes: " + "[" * 5_000 + "]" * 5_000, "line 4, column 59: lists or mappings nested"),
+    ],
+    ids=["list-as-key", "5000-deep"],
+)
+def test_catalog_check_of_a_hostile_catalog_exits_2_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: str, problem: str
+) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text(f"services:\n  - name: web\n    team: web\n    {entry}\n", encoding="utf-8")
+
+    code, text = run("catalog", "check", str(path))
+
+    assert code == 2
+    assert text == ""
+    first, last = capsys.readouterr().err.splitlines()
+    assert first.startswith(f"{path}: {problem}")
+    assert last.startswith(f"1 problem in {path}: ")
+
+
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_VARS = ("ES_URL", "DD_API_KEY", "DD_APP_KEY", "GITHUB_TOKEN")
 

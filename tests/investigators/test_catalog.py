@@ -7,13 +7,16 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+import yaml
 
 from investigators.catalog import (
+    KINDS,
     MAX_PROBLEMS,
     Catalog,
     CatalogError,
     CatalogService,
     Team,
+    _Loader,
     catalog_report,
     check_catalog,
     load_catalog,
@@ -369,6 +372,130 @@ def test_all_problems_are_collected_up_to_a_cap(tmp_path: Path) -> None:
     assert len(caught.value.problems) == MAX_PROBLEMS
     assert str(caught.value).endswith("... and 20 more")
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("key", "what"),
+    [("? [a, b]\n    : 1", "a list"), ("? {a: 1}\n    : 1", "a mapping")],
+    ids=["list", "mapping"],
+)
+def test_a_key_that_is_a_list_or_a_mapping_is_named_by_its_line(
+    tmp_path: Path, key: str, what: str
+) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text(f"services:\n  - name: a\n    team: b\n    {key}\n", encoding="utf-8")
+
+    [problem] = problems_of(path)
+
+    assert problem.startswith(f"{path}: line 4, column 7: invalid YAML: a key must be a word")
+    assert what in problem
+
+
+@pytest.mark.parametrize(
+    ("nesting", "line"),
+    [
+        ("notes: " + "[" * 5_000 + "]" * 5_000, 4),
+        ("notes:\n" + "".join("  " * (depth + 3) + "k:\n" for depth in range(5_000)), 52),
+    ],
+    ids=["flow", "block"],
+)
+def test_nesting_thousands_deep_is_named_by_its_line(
+    tmp_path: Path, nesting: str, line: int
+) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text(f"services:\n  - name: a\n    team: b\n    {nesting}\n", encoding="utf-8")
+
+    [problem] = problems_of(path)
+
+    assert problem.startswith(f"{path}: line {line}, column ")
+    assert "nested more than 50 deep" in problem
+    assert "flatten" in problem
+
+
+def test_merges_read_as_the_yaml_merge_key_spec_says(tmp_path: Path) -> None:
+    text = textwrap.dedent(
+        """
+        base: &base {team: core, kind: worker, system: shop}
+        loud: &loud {kind: queue, slack_group: "@loud"}
+        services:
+          - {<<: *base, name: a}
+          - {<<: *base, <<: *loud, name: c, kind: cache}
+          - {<<: {<<: *loud, team: ops}, name: d}
+          - {<<: [*loud, *base], name: b}
+        """
+    )
+
+    ours = yaml.load(text, Loader=_Loader)["services"]
+
+    assert [dict(entry) for entry in ours] == [
+        {"team": "core", "kind": "worker", "system": "shop", "name": "a"},
+        {"team": "core", "kind": "cache", "system": "shop", "slack_group": "@loud", "name": "c"},
+        {"kind": "queue", "slack_group": "@loud", "team": "ops", "name": "d"},
+        # "Keys in mapping nodes earlier in the sequence override keys specified in later
+        # mapping nodes" (yaml.org/type/merge); PyYAML 6.0.4 lets the later one win instead.
+        {"team": "core", "kind": "queue", "system": "shop", "slack_group": "@loud", "name": "b"},
+    ]
+    assert ours[:3] == yaml.safe_load(text)["services"][:3]
+
+
+def test_a_merged_entry_is_checked_like_any_other(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "services.yaml",
+        """
+        defaults: &defaults {team: core, kind: databse, tema: x}
+        services:
+          - {<<: *defaults, name: a}
+        """,
+    )
+
+    problems = problems_of(path)
+
+    assert problems == [
+        f"{path}: top level: unknown field 'defaults'; known: services, teams",
+        f"{path}: services[0] (a): unknown field 'tema' (did you mean 'team'?); known: "
+        "name, team, slack_group, depends_on, aliases, github_repo, datadog_service, log_filter, "
+        "kind, system",
+        f"{path}: services[0] (a): kind 'databse' is unknown (did you mean 'database'?); known: "
+        + ", ".join(KINDS),
+    ]
+
+
+def test_thousands_of_unknown_keys_merged_into_every_entry_give_a_bounded_report(
+    tmp_path: Path,
+) -> None:
+    keys = "".join(f"  extra{k:03d}: 1\n" for k in range(300))
+    entries = "".join(f"  - {{<<: *extra, name: s{i:03d}, team: core}}\n" for i in range(300))
+    path = tmp_path / "services.yaml"
+    path.write_text(f"x-extra: &extra\n{keys}services:\n{entries}", encoding="utf-8")
+
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    code, text = check_catalog(path)
+
+    assert caught.value.total == 1 + 300 * 300
+    assert len(caught.value.problems) == MAX_PROBLEMS
+    assert str(caught.value).endswith("\n... and 89,951 more unknown fields")
+    assert code == 2
+    lines = text.splitlines()
+    assert len(lines) == MAX_PROBLEMS + 2
+    assert lines[-2] == "... and 89,951 more unknown fields not shown"
+    assert lines[-1].startswith(f"90,001 problems in {path}: ")
+
+
+def test_a_misspelt_field_in_every_entry_is_suggested_in_each_line_shown(tmp_path: Path) -> None:
+    entries = "".join(f"  - {{name: s{i}, team: core, dependson: []}}\n" for i in range(3))
+    path = write(tmp_path / "services.yaml", f"services:\n{entries}")
+
+    problems = problems_of(path)
+
+    assert len(problems) == 3
+    assert all("unknown field 'dependson' (did you mean 'depends_on'?)" in p for p in problems)
+
+
+def test_the_remainder_names_what_it_holds_when_problems_are_mixed() -> None:
+    error = CatalogError(["x"] * 60, unshown={"unknown fields": 5})
+    assert error.total == 65
+    assert str(error).endswith("\n... and 15 more (5 unknown fields among them)")
 
 
 def test_a_file_in_neither_format_or_a_missing_path_is_explained(tmp_path: Path) -> None:
