@@ -1,7 +1,8 @@
 """Bolt listeners: each acks at once, hands the work to the copilot and returns.
 
 Retried and duplicated events are dropped by event id before any listener runs; the bot's own
-messages and edits are never answered.
+messages and edits are never answered. ``/rca`` acts only where :class:`~bot.commands.RcaPolicy`
+allows (:func:`~bot.commands.place_refusal`), and mutes are announced in the ops channel.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import time
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
+from slack_sdk.errors import SlackApiError
 
 from bot.answers import answer, is_command
 from bot.blocks import RERUN_ACTION, WRONG_ACTION
 from bot.channels import is_incident_channel
-from bot.commands import HELP, parse_rca
+from bot.commands import HELP, Place, RcaPolicy, mute_announcement, parse_rca, place_refusal
 from bot.copilot import Copilot
 from bot.dedupe import BotState
 from bot.headsup import OPEN_INCIDENT_ACTION, clock_time, sweep_status_text
@@ -25,14 +27,20 @@ from investigators.pipeline.sweep import SweepBook
 
 log = logging.getLogger(__name__)
 
-INVITE_FIRST = "I'm not in this private channel: invite me first: /invite @incident-copilot"
-
 
 def register(
-    app: App, copilot: Copilot, *, pattern: str, key_prefix: str, sweep_book: SweepBook
+    app: App,
+    copilot: Copilot,
+    *,
+    pattern: str,
+    key_prefix: str,
+    sweep_book: SweepBook,
+    policy: RcaPolicy | None = None,
 ) -> None:
-    """Attach the middleware and every listener to ``app``."""
+    """Attach the middleware and every listener to ``app``; ``policy`` (``Settings.rca_policy()``)
+    says where ``/rca`` may act, defaulting to incident and invited channels, 24 h mutes."""
     state = copilot.state
+    policy = policy or RcaPolicy(incident_pattern=pattern)
 
     @app.middleware
     def drop_redeliveries(body: dict[str, Any], next: Any) -> BoltResponse | None:
@@ -82,19 +90,33 @@ def register(
     @app.command("/rca")
     def rca(ack: Ack, command: dict[str, Any]) -> None:
         channel = str(command["channel_id"])
-        parsed = parse_rca(str(command.get("text", "")), copilot.catalog())
+        parsed = parse_rca(
+            str(command.get("text", "")), copilot.catalog(), mute_max=policy.mute_max
+        )
         if parsed.help:
             ack(text=HELP, response_type="ephemeral")
             return
         if parsed.error:
             ack(text=parsed.error, response_type="ephemeral")
             return
-        if parsed.sweep or parsed.mute is not None:
-            text = _sweep_command(sweep_book, parsed.services, parsed.mute)
-            ack(text=text, response_type="ephemeral")
+        refusal = _refusal(copilot, policy, channel)
+        if refusal is not None:
+            ack(text=refusal, response_type="ephemeral")
             return
-        if copilot.needs_invite(channel):
-            ack(text=INVITE_FIRST, response_type="ephemeral")
+        if parsed.sweep:
+            ack(text=_sweep_status(sweep_book), response_type="ephemeral")
+            return
+        if parsed.mute is not None:
+            text = _mute(
+                copilot,
+                sweep_book,
+                ops_channel=policy.ops_channel,
+                service=parsed.services[0],
+                seconds=parsed.mute,
+                user=str(command.get("user_id", "")),
+                channel=channel,
+            )
+            ack(text=text, response_type="ephemeral")
             return
         if state.is_running(channel):
             current = state.current(channel)
@@ -161,17 +183,91 @@ def register(
         )
 
 
-def _sweep_command(book: SweepBook, services: list[str], mute: float | None) -> str:
-    """``/rca sweep`` and ``/rca mute``: answered from the sweep's keys (real time, not a clock)."""
+_UNREACHABLE = "The health sweep's state is unreachable right now (Redis); try again shortly."
+
+
+def _refusal(copilot: Copilot, policy: RcaPolicy, channel: str) -> str | None:
+    """Why ``/rca`` may not act in ``channel`` as the bot sees it, or None when it may."""
+    try:
+        info = copilot.channel_info(channel)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error not in ("channel_not_found", "not_in_channel"):
+            log.warning("conversations.info %s: %s", channel, error)
+            return f"I could not look this channel up ({error}); try again shortly."
+        # Slack hides a private channel from the bot until someone invites it.
+        return place_refusal(policy, Place(channel, visible=False, private=True))
+    place = Place(
+        channel,
+        name=str(info.get("name") or ""),
+        private=bool(info.get("is_private")),
+        member=bool(info.get("is_member")),
+    )
+    return place_refusal(policy, place)
+
+
+def _sweep_status(book: SweepBook) -> str:
+    """``/rca sweep``: answered from the sweep's keys (real time, not a clock)."""
     now = time.time()
     try:
-        if mute is None:
-            return sweep_status_text(book.state(), book.mutes(now), now=now)
-        until = book.mute(services[0], mute, now=now)
+        return sweep_status_text(book.state(), book.mutes(now), now=now)
     except Exception:
-        log.exception("the sweep's state could not be read or written")
-        return "The health sweep's state is unreachable right now (Redis); try again shortly."
-    return f"Muted {services[0]} until {clock_time(until, now=now)}; the next heads-up shows it."
+        log.exception("the sweep's state could not be read")
+        return _UNREACHABLE
+
+
+def _mute(
+    copilot: Copilot,
+    book: SweepBook,
+    *,
+    ops_channel: str | None,
+    service: str,
+    seconds: float,
+    user: str,
+    channel: str,
+) -> str:
+    """``/rca mute``: announced in the ops channel first, so that no mute goes unseen there."""
+    now = time.time()
+    if ops_channel is None:  # no heads-ups are posted anywhere: nobody to tell
+        try:
+            until = book.mute(service, seconds, now=now)
+        except Exception:
+            log.exception("the sweep's mutes could not be written")
+            return _UNREACHABLE
+        return (
+            f"Muted {service} until {clock_time(until, now=now)}; the next heads-up shows it. "
+            "Not announced: no ops channel is configured (SWEEP_CHANNEL)."
+        )
+    text = mute_announcement(
+        user=user,
+        service=service,
+        seconds=seconds,
+        until=clock_time(now + seconds, now=now),
+        channel=None if channel == ops_channel else channel,
+    )
+    try:
+        posted = copilot.client.chat_postMessage(channel=ops_channel, text=text)
+    except SlackApiError as exc:
+        log.warning("announcing a mute in %s: %s", ops_channel, exc.response.get("error"))
+        return (
+            f"Not muted: I could not announce it in <#{ops_channel}> "
+            f"({exc.response.get('error')}). Invite me there with `/invite @incident-copilot`."
+        )
+    try:
+        until = book.mute(service, seconds, now=now)
+    except Exception:
+        log.exception("the sweep's mutes could not be written")
+        try:
+            copilot.client.chat_update(
+                channel=ops_channel, ts=str(posted["ts"]), text=f"~{text}~ (not muted: Redis)"
+            )
+        except SlackApiError:
+            log.exception("taking back the mute's announcement failed")
+        return _UNREACHABLE
+    return (
+        f"Muted {service} until {clock_time(until, now=now)}, announced in <#{ops_channel}>; "
+        "the next heads-up shows it."
+    )
 
 
 def _open_incident_safely(copilot: Copilot, book: SweepBook, **where: Any) -> None:

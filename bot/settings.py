@@ -66,6 +66,12 @@ PORT                        HTTP mode's port (default 3000), serving ``/slack/ev
 Who may do what (README, *Who may do what*):
 
 ==========================  ===============================================================
+ALERT_CHANNELS              channel ids where alerts land, comma-separated: ``/rca`` may
+                            investigate there (the ops channel, SWEEP_CHANNEL, is one too)
+RCA_IN_INVITED_CHANNELS     whether ``/rca`` also works in any channel the bot was invited
+                            to (default true); it never joins a channel for ``/rca`` that is
+                            neither an incident channel nor an alert channel
+SWEEP_MUTE_MAX              longest ``/rca mute``, in seconds (default 86400, at most 7 days)
 LINK_ALLOWED_URLS           more web roots that links may point to, comma-separated; the
                             GitHub, Datadog and Kibana ones are always allowed
 ==========================  ===============================================================
@@ -91,6 +97,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.commands import RcaPolicy
 from bot.escape import LinkPolicy
 from connectors.config import (
     AnthropicConfig,
@@ -182,6 +189,9 @@ class Settings(BaseSettings):
     incident_channel_pattern: str = r"^(inc|incident)[-_]"
     port: int = Field(default=3000, gt=0, lt=65536)
 
+    alert_channels: str | None = None
+    rca_in_invited_channels: bool = True
+    sweep_mute_max: float = Field(default=86400.0, gt=0, le=7 * 86400.0)
     link_allowed_urls: str | None = None
 
     sweep_channel: str | None = None
@@ -211,6 +221,12 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("alert_channels")
+    @classmethod
+    def _channel_ids(cls, value: str | None) -> str | None:
+        ids = [cls._channel_id(item) for item in (value or "").split(",")]
+        return ",".join(i for i in ids if i) or None
+
     @field_validator("link_allowed_urls")
     @classmethod
     def _web_roots(cls, value: str | None) -> str | None:
@@ -222,6 +238,16 @@ class Settings(BaseSettings):
                     "like https://ci.example.com"
                 )
         return ",".join(roots) or None
+
+    def rca_policy(self) -> RcaPolicy:
+        """Where ``/rca`` may act and post, and how long a mute may last."""
+        return RcaPolicy(
+            incident_pattern=self.incident_channel_pattern,
+            ops_channel=self.sweep_channel,
+            alert_channels=frozenset((self.alert_channels or "").split(",")) - {""},
+            invited_channels=self.rca_in_invited_channels,
+            mute_max=self.sweep_mute_max,
+        )
 
     def link_policy(self) -> LinkPolicy:
         """Where links may point: the configured GitHub, Datadog and Kibana web roots, and
