@@ -5,13 +5,19 @@ The model gets the investigation's evidence and the question, may call the tools
 that must cite those items: the same citation check as the narrative. When the check leaves
 nothing, or the model cannot be asked, the answer is a ``fallback`` with the reason, and the bot
 answers deterministically instead.
+
+The tools are scoped (:func:`tool_scope`): to the incident's services (named, ranked, the root
+cause, the symptoms ruled out, the evidence's) and their neighbours in the service graph, plus
+any service the person names in the question; and to the incident's window with a margin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -41,10 +47,15 @@ from investigators.pipeline.narrative import (
 )
 from investigators.pipeline.steps import Investigation, catalog_of
 from investigators.pipeline.summary import Summary
-from investigators.pipeline.toolbox import TOOLS, Toolbox
+from investigators.pipeline.toolbox import TOOLS, Toolbox, ToolScope
 
 #: Longest question passed on to the model (characters).
 MAX_QUESTION = 1000
+#: Service-graph hops (callers and callees) around the incident's services the tools may reach.
+SCOPE_HOPS = 1
+#: Seconds before the incident's window and after it that the tools may still look at.
+SCOPE_MARGIN = 2 * 3600.0
+_WORD = re.compile(r"[A-Za-z0-9][\w.-]*")
 
 
 class ToolUse(BaseModel):
@@ -89,8 +100,11 @@ async def answer_question(
     catalog: Catalog,
     config: PipelineConfig,
     model: LanguageModel | None = None,
+    hops: int = SCOPE_HOPS,
+    margin: float = SCOPE_MARGIN,
 ) -> QaAnswer:
-    """The model's checked answer to ``question``, with the configured connectors as tools."""
+    """The model's checked answer to ``question``, with the configured connectors as tools
+    scoped to the incident (:func:`tool_scope`)."""
     own = model is None
     model = model or _model(config)
     if model is None:
@@ -105,6 +119,9 @@ async def answer_question(
             catalog=catalog,
             registry=registry,
             brief=summary_brief(summary),
+            scope=tool_scope(
+                question, summary=summary, plan=plan, catalog=catalog, hops=hops, margin=margin
+            ),
         )
         return await _converse(
             question,
@@ -117,6 +134,58 @@ async def answer_question(
         await close_registry(registry)
         if own:
             await model.aclose()
+
+
+def tool_scope(
+    question: str,
+    *,
+    summary: Summary,
+    plan: Plan,
+    catalog: Catalog,
+    hops: int = SCOPE_HOPS,
+    margin: float = SCOPE_MARGIN,
+) -> ToolScope:
+    """What a thread question's tools may look at: the incident's services and their neighbours
+    within ``hops``, the services ``question`` names, the window widened by ``margin``."""
+    root = [summary.root_cause.service] if summary.root_cause else []
+    core = [
+        *plan.scope.named,
+        *root,
+        *(str(r.get("service")) for r in summary.ranking),
+        *summary.symptoms_ruled_out,
+        *(f.service for f in summary.evidence),
+    ]
+    return ToolScope(
+        services=frozenset(neighbours(catalog, core, hops) | named_in(question, catalog)),
+        start=plan.window_start - margin,
+        end=plan.window_end + margin,
+    )
+
+
+def neighbours(catalog: Catalog, services: Iterable[str], hops: int) -> set[str]:
+    """``services`` (those in the catalog) and every caller or callee within ``hops`` of one."""
+    around: dict[str, set[str]] = {name: set() for name in catalog.services}
+    for s in catalog.services.values():
+        for callee in s.depends_on:
+            if callee in around:
+                around[s.name].add(callee)
+                around[callee].add(s.name)
+    found = {name for name in services if name in around}
+    frontier = set(found)
+    for _ in range(max(0, hops)):
+        frontier = {n for name in frontier for n in around[name]} - found
+        found |= frontier
+    return found
+
+
+def named_in(question: str, catalog: Catalog) -> set[str]:
+    """Services the question names, by name, alias or Datadog service."""
+    found = set()
+    for word in _WORD.findall(question[:MAX_QUESTION]):
+        service = catalog.resolve(word.rstrip("._-"))
+        if service is not None:
+            found.add(service.name)
+    return found
 
 
 def _model(config: PipelineConfig) -> LanguageModel | None:

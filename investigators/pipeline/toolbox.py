@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,6 +106,19 @@ class ToolError(Exception):
     """A tool could not answer; the message goes to the model as the result."""
 
 
+@dataclass(frozen=True, slots=True)
+class ToolScope:
+    """What the tools may look at: these services, between ``start`` and ``end`` (Unix seconds).
+
+    Made by :func:`investigators.pipeline.qa.tool_scope`: the incident's services and their
+    neighbours, any service the person named, and the incident's window with a margin.
+    """
+
+    services: frozenset[str]
+    start: float
+    end: float
+
+
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -126,8 +140,10 @@ class Toolbox:
         registry: Registry,
         brief: Brief,
         now: float | None = None,
+        scope: ToolScope | None = None,
     ) -> None:
         self.summary = summary
+        self.scope = scope
         self.plan = plan
         self.catalog = catalog
         self.registry = registry
@@ -161,6 +177,11 @@ class Toolbox:
             close = self.catalog.suggest(text.strip())
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ToolError(f"no service called {text.strip()!r} in the catalog{hint}")
+        if self.scope is not None and found.name not in self.scope.services:
+            raise ToolError(
+                f"{found.name} is outside this incident (its services and their neighbours): "
+                "ask about it only if the person names it in the question"
+            )
         return found.name
 
     def _window(self, minutes: object) -> tuple[float, float]:
@@ -168,7 +189,11 @@ class Toolbox:
             span = min(MAX_MINUTES, max(1, int(str(minutes)))) if minutes is not None else 60
         except ValueError as exc:
             raise ToolError(f"minutes should be a whole number, not {minutes!r}") from exc
-        return self.anchor - span * 60.0, self.anchor
+        if self.scope is None:
+            return self.anchor - span * 60.0, self.anchor
+        # Within the incident's window (and its margin): the same span, ending there at the latest.
+        end = min(self.anchor, self.scope.end)
+        return max(self.scope.start, end - span * 60.0), end
 
     def _connector(self, capability: str, kind: type) -> Any:
         connector = self.registry.get(capability)
