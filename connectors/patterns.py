@@ -2,6 +2,11 @@
 
 Pure functions, no I/O. ``mask`` replaces the variable parts of a line with placeholders; the
 order of the rules matters (a UUID is also hex and numbers, an IP also numbers).
+
+Log lines are untrusted and can be long, and a regex that backtracks holds the GIL: so ``mask``
+reads only the first :data:`MAX_LINE` characters, and no rule may retry from every position of a
+run it has already read (each starts where its run starts, or repeats a bounded number of times).
+``bench/hostile.py`` times it on inputs built to break that.
 """
 
 from __future__ import annotations
@@ -10,9 +15,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+#: Characters of a line that decide its pattern; a longer line is one pattern by its head.
+MAX_LINE = 4_096
+
 _RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\"[^\"]*\"|'[^']*'"), "<str>"),
-    (re.compile(r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b"), "<email>"),
+    (re.compile(r"\"[^\"]*+\"|'[^']*+'"), "<str>"),
+    # Read from where the run starts (a word boundary inside "a.b.c" would retry it), leading
+    # dots and dashes kept out of the address as before.
+    (
+        re.compile(r"(?<![\w.+-])(?P<pre>[.+-]*+)\b[\w.+-]++@[\w-]+(\.[\w-]+)+\b"),
+        r"\g<pre><email>",
+    ),
     (
         re.compile(
             r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
@@ -24,9 +37,14 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
         "<host>",
     ),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
-    (re.compile(r"\b(?:[a-z][a-z0-9]*-)+[a-z0-9]{5,}(?:-[a-z0-9]{5})\b", re.I), "<pod>"),
+    # Kubernetes names: segments of at most 63, a bounded number of them, so a start inside a
+    # long dashed run reads a bounded stretch of it.
+    (
+        re.compile(r"\b(?:[a-z][a-z0-9]{0,62}-){1,16}[a-z0-9]{5,63}-[a-z0-9]{5}\b", re.I),
+        "<pod>",
+    ),
     (re.compile(r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),
-    (re.compile(r"\b[A-Za-z]+[-_]?\d[\w-]*\b"), "<id>"),
+    (re.compile(r"\b[A-Za-z]++[-_]?\d[\w-]*\b"), "<id>"),
     (re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:ms|s|m|h|kb|mb|gb|%)?\b", re.I), "<num>"),
 ]
 _SPACES = re.compile(r"\s+")
@@ -34,7 +52,7 @@ _SPACES = re.compile(r"\s+")
 
 def mask(line: str) -> str:
     """The pattern of a log line: variable parts replaced with placeholders like ``<num>``."""
-    text = line.strip()
+    text = line[:MAX_LINE].strip()
     for rule, placeholder in _RULES:
         text = rule.sub(placeholder, text)
     return _SPACES.sub(" ", text)[:500]
