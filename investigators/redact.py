@@ -2,17 +2,36 @@
 
 Each finding becomes a typed placeholder such as ``[redacted: aws-key]`` so a reader still sees
 *what* was there. Provider tokens are recognised by their published formats; values that have no
-format of their own (passwords, Datadog keys, AWS secret keys) only in a ``key=value`` context, so
-commit SHAs, UUIDs, IPs, hostnames and timestamps survive. Card numbers must pass the Luhn check
-and start like a card. Placeholders match no pattern, so ``redact`` is idempotent.
+format of their own (passwords, Datadog keys, AWS secret keys) only in a ``key=value`` context or
+a URL's userinfo, so commit SHAs, UUIDs, IPs, hostnames and timestamps survive. Card numbers must
+pass the Luhn check and start like a card. Placeholders match no pattern, so ``redact`` is
+idempotent.
+
+The text is hostile, and a regex that backtracks holds the GIL: one 40,000-character thread reply
+once froze the whole bot. So the work is linear in the input and the input is bounded. Text is
+first cut to :data:`MAX_CHARS` (or a margin past the caller's ``limit``), never through the middle
+of a token (:func:`_bounded`); only then redacted; only then cut to ``limit``, so a secret that
+straddles the limit is redacted whole before the cut and no tail of it survives. Every pattern
+starts where its run of characters starts (a look-behind for the run's own characters) and runs
+on with possessive or bounded quantifiers, so no attempt rescans what an earlier attempt read.
+``bench/hostile.py`` times each function on inputs built to break that.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 PLACEHOLDER = "[redacted: {kind}]"
+#: Longest text redacted: a Slack message holds at most 40,000 characters, a log line far fewer.
+#: Beyond it the text is dropped, never shown unredacted.
+MAX_CHARS = 40_000
+#: Text kept past a caller's ``limit`` before redacting, so a secret across the limit is whole.
+_MARGIN = 4_096
+#: How far a cut may move forward to finish the token it fell in; a longer token is dropped.
+_STRADDLE = 4_096
 #: Placeholders are skipped when they are already the value of a key.
 _NOT_REDACTED = r"(?!\[redacted)"
 
@@ -28,56 +47,63 @@ def _whole(kind: str) -> Callable[[re.Match[str]], str]:
 
 def _value(kind: str) -> Callable[[re.Match[str]], str]:
     """Keep the ``head`` group (the key, the scheme, the user), replace the ``value`` group."""
-    return lambda m: m["head"] + _placeholder(kind) + (m.groupdict().get("tail") or "")
+    return lambda m: m["head"] + _placeholder(kind)
 
 
-# --- Provider formats: the token itself says what it is. ------------------------------------
+def _looks_secret(value: str) -> bool:
+    """After ``token:`` (YAML, logs, prose) only a value with a digit or a symbol: not "expired"."""
+    return not value.isalpha()
+
+
+# --- Whole blocks: everything from the header on, to the footer or the end of the text. --------
 
 _PEM = re.compile(
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
+    r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----"
+    r".*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)",
     re.DOTALL,
 )
+# --- Provider formats: the token itself says what it is. ------------------------------------
+
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")
 _GITHUB = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,251})\b")
-_SLACK_TOKEN = re.compile(r"\b(?:xox[abposer]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,})")
+_SLACK_TOKEN = re.compile(r"\b(?:xox[abposer]-[A-Za-z0-9-]{10,}+|xapp-\d-[A-Za-z0-9-]{10,}+)")
 _SLACK_WEBHOOK = re.compile(
-    r"https://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"
+    r"https://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]++"
 )
-_STRIPE = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}\b")
+_STRIPE = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}+")
 _GOOGLE = re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")
-_ANTHROPIC = re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")
+_ANTHROPIC = re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}+")
 # Legacy keys are ``sk-`` and alphanumerics only, which keeps hostnames like sk-payments-eu out.
 _OPENAI = re.compile(
-    r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{32,})(?![A-Za-z0-9_-])"
+    r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}+|[A-Za-z0-9]{32,}+(?![_-]))"
 )
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+# The signature is optional: a token cut short still shows its claims.
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}+\.eyJ[A-Za-z0-9_-]{5,}+(?:\.[A-Za-z0-9_-]*+)?")
 
 # --- Values that look like nothing in particular: only in context. ---------------------------
 
 _AWS_SECRET = re.compile(
-    r"(?P<head>\baws_?secret_?(?:access_?)?key[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<head>\baws_?secret_?(?:access_?)?key[\"']?[ \t]{0,16}[:=][ \t]{0,16}[\"']?)"
     r"(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
     re.IGNORECASE,
 )
 _DATADOG = re.compile(
-    r"(?P<head>\b(?:x-)?(?:dd|datadog)[_-](?:api|app|application)[_-]key[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<head>\b(?:x-)?(?:dd|datadog)[_-](?:api|app|application)[_-]key[\"']?"
+    r"[ \t]{0,16}[:=][ \t]{0,16}[\"']?)"
     r"(?P<value>[a-f0-9]{40}|[a-f0-9]{32})\b",
     re.IGNORECASE,
 )
 _AUTHORIZATION = re.compile(
-    r"(?P<head>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
-    r"(?:(?P<scheme>bearer|basic|token|bot)\s+)?)"
-    r"(?!\[redacted|(?:bearer|basic|digest|token|bot)\b)(?P<value>[^\s\"',;]+)",
+    r"(?P<head>\b(?:proxy-)?authorization[\"']?[ \t]{0,16}[:=][ \t]{0,16}[\"']?"
+    r"(?:(?P<scheme>bearer|basic|token|bot)[ \t]{1,16})?)"
+    r"(?!\[redacted|(?:bearer|basic|digest|token|bot)\b)(?P<value>[^\s\"',;]++)",
     re.IGNORECASE,
 )
 # A bare "Bearer <token>" outside a header; the digit keeps "bearer tokenauthentication" prose out.
 _BEARER = re.compile(
-    r"(?P<head>\bbearer\s+)(?P<value>(?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{16,}=*)",
+    r"(?P<head>\bbearer\s{1,16})"
+    r"(?P<value>(?=[A-Za-z._~+/-]*+\d)[A-Za-z0-9._~+/-]{16,}+=*+)",
     re.IGNORECASE,
-)
-# scheme://user:password@host: the user and host stay, so the reader still knows where it went.
-_URL_PASSWORD = re.compile(
-    r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)(?P<value>[^\s@/]+)(?P<tail>@)", re.IGNORECASE
 )
 #: Key names whose value is a secret, as the key's ending: ``DB_PASSWORD``, ``X-Auth-Token``.
 _SECRET_KEY_ENDINGS = (
@@ -91,21 +117,31 @@ _SECRET_KEY_ENDINGS = (
         for sep in ("_", "-", "")
     ),
 )
-# A key is one run of [\w.-] followed by a separator (checked first: most words are not keys),
-# its ending tested by fixed-width look-behinds; a lazy prefix would retry at every position.
-_KEY_VALUE = re.compile(
-    r"(?P<head>(?<![\w.-])(?=[\w.-]+[\"']?[ \t]*[:=])(?:[\w.-]+(?:"
+#: Keys that are secret only as a whole word; as an ending they would catch "bypass".
+_SECRET_KEY_WORDS = ("pwd", "pass", "pw")
+# The key is one run of [\w.-] taken whole (possessive), its ending tested by fixed-width
+# look-behinds.
+_KEY = (
+    r"(?P<key>(?:"
+    + "|".join(_SECRET_KEY_WORDS)
+    + r")(?![\w.-])|[\w.-]{1,64}+(?:"
     + "|".join(f"(?<={re.escape(e)})" for e in _SECRET_KEY_ENDINGS)
-    + r")|pwd|pass|pw)"
-    r"[\"']?[ \t]*(?P<sep>[:=])[ \t]*)"
-    rf"(?:(?P<quote>[\"']){_NOT_REDACTED}(?P<quoted>[^\"'\n]+)(?P=quote)"
-    rf"|{_NOT_REDACTED}(?P<bare>[^\s;&,'\"<>)}}\]]+))",
+    + r"))"
+)
+# A quoted value may hold escaped quotes; one that is not closed is read like a bare value.
+_VALUE = (
+    rf"\"(?P<dq>{_NOT_REDACTED}(?:[^\"\\\n]|\\.){{1,4096}}+)\""
+    rf"|'(?P<sq>{_NOT_REDACTED}(?:[^'\\\n]|\\.){{1,4096}}+)'"
+    rf"|[\"']?(?P<bare>{_NOT_REDACTED}[^\s;&,'\"<>)}}\]]++)"
+)
+_KEY_VALUE = re.compile(
+    rf"(?<![\w.-]){_KEY}[\"']?[ \t]{{0,16}}(?P<sep>[:=])[ \t]{{0,16}}(?:{_VALUE})",
     re.IGNORECASE,
 )
 _EMAIL = re.compile(
     # Not after "/" (userinfo in a URL) and not git's scp form git@github.com:org/repo.
-    r"(?<![\w.%+/-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
-    r"(?!:[\w.-]+/)"
+    # Labels are taken whole; only the count of them backtracks, to find the top-level one.
+    r"(?<![\w.%+/-])[A-Za-z0-9._%+-]++@(?:[A-Za-z0-9-]++\.)+[A-Za-z]{2,}+\b(?!:[\w.-]{1,253}+/)"
 )
 _CARD = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)")
 
@@ -121,19 +157,14 @@ def _key_kind(key: str) -> str:
     return "password"
 
 
-def _looks_secret(value: str) -> bool:
-    """After ``key:`` (YAML, logs) only a value with a digit or a symbol: not "expired"."""
-    return not value.isalpha()
-
-
 def _key_value(m: re.Match[str]) -> str:
-    if m["quoted"] is not None:
-        value = m["quote"] + _placeholder(_key_kind(m["head"])) + m["quote"]
-    elif m["sep"] == ":" and not _looks_secret(m["bare"]):
+    key = m["key"]
+    group = next(g for g in ("dq", "sq", "bare") if m[g] is not None)
+    if m["sep"] == ":" and group == "bare" and not _looks_secret(m[group]):
         return m.group(0)
-    else:
-        value = _placeholder(_key_kind(m["head"]))
-    return m["head"] + value
+    start, end = m.start(group) - m.start(), m.end(group) - m.start()
+    text = m.group(0)
+    return text[:start] + _placeholder(_key_kind(key)) + text[end:]
 
 
 def _authorization(m: re.Match[str]) -> str:
@@ -184,31 +215,140 @@ def _card(m: re.Match[str]) -> str:
     return text
 
 
+# --- URL passwords: a scan, since a password may hold "/" or "@" and regexes would backtrack. --
+
+_URL_USER = re.compile(
+    r"(?<![\w+.-])[a-z][a-z0-9+.-]{0,31}+://[^\s:/@\"'<>]{0,256}+:", re.IGNORECASE
+)
+_URL_TOKEN_END = re.compile(r"[^\s\"'<>`]*+")
+_URL_QUERY = re.compile(r"[?#]|://")
+
+
+def _run_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where a run of ``pattern`` (which may be empty) starting at ``pos`` ends."""
+    m = pattern.match(text, pos)
+    return pos if m is None else m.end()
+
+
+def _url_passwords(text: str) -> str:
+    """``scheme://user:password@host`` with the password replaced; user and host stay.
+
+    The host cannot hold an ``@``, so the password runs to the last ``@`` before the query (or a
+    second URL). Each position is read a bounded number of times: the token's end, its next
+    ``@`` and its next query are remembered while the scan stays inside them.
+    """
+    out: list[str] = []
+    done = pos = 0
+    token_end = next_at = next_query = -1
+    while (head := _URL_USER.search(text, pos)) is not None:
+        start = head.end()
+        if start >= token_end:  # a new token: nothing remembered holds for it
+            token_end = _run_end(_URL_TOKEN_END, text, start)
+            next_at = next_query = -1
+        if next_at < start:
+            found = text.find("@", start, token_end)
+            next_at = token_end if found == -1 else found
+        if next_at >= token_end:  # no "@" left in this token: no password in it
+            pos = max(token_end, start)
+            continue
+        if next_query < next_at:
+            query = _URL_QUERY.search(text, next_at, token_end)
+            next_query = token_end if query is None else query.start()
+        at = text.rfind("@", start, next_query)
+        if at == start:  # scheme://user:@host, an empty password
+            pos = start + 1
+            continue
+        out += (text[done:start], _placeholder("password"))
+        done, pos = at, at + 1
+    return "".join(out) + text[done:] if out else text
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One pass over the text, skipped when the text holds none of its ``hints``.
+
+    Hints are lower-case substrings every match contains (a provider's prefix, a header's name):
+    one substring search is cheaper than a regex pass over text that cannot match.
+    """
+
+    run: Callable[[str], str]
+    hints: tuple[str, ...] = ()
+
+    def applies(self, lowered: str) -> bool:
+        return not self.hints or any(hint in lowered for hint in self.hints)
+
+
+def _sub(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], *hints: str) -> _Step:
+    return _Step(functools.partial(pattern.sub, replace), hints)
+
+
 #: Order matters: whole blocks and provider tokens first, then context, then personal data.
-_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (_PEM, _whole("private-key")),
-    (_SLACK_WEBHOOK, _whole("slack-webhook")),
-    (_AWS_KEY_ID, _whole("aws-key")),
-    (_AWS_SECRET, _value("aws-secret")),
-    (_GITHUB, _whole("github-token")),
-    (_SLACK_TOKEN, _whole("slack-token")),
-    (_STRIPE, _whole("stripe-key")),
-    (_GOOGLE, _whole("google-api-key")),
-    (_ANTHROPIC, _whole("anthropic-key")),
-    (_OPENAI, _whole("openai-key")),
-    (_DATADOG, _value("datadog-key")),
-    (_JWT, _whole("jwt")),
-    (_AUTHORIZATION, _authorization),
-    (_BEARER, _value("bearer-token")),
-    (_URL_PASSWORD, _value("password")),
-    (_KEY_VALUE, _key_value),
-    (_EMAIL, _whole("email")),
-    (_CARD, _card),
+_STEPS: tuple[_Step, ...] = (
+    _sub(_PEM, _whole("private-key"), "-----begin "),
+    _sub(_SLACK_WEBHOOK, _whole("slack-webhook"), "hooks.slack"),
+    _sub(_AWS_KEY_ID, _whole("aws-key"), "akia", "asia", "abia", "acca"),
+    _sub(_AWS_SECRET, _value("aws-secret"), "secret"),
+    _sub(_GITHUB, _whole("github-token"), "gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    _sub(_SLACK_TOKEN, _whole("slack-token"), "xox", "xapp-"),
+    _sub(_STRIPE, _whole("stripe-key"), "_live_", "_test_"),
+    _sub(_GOOGLE, _whole("google-api-key"), "aiza"),
+    _sub(_ANTHROPIC, _whole("anthropic-key"), "sk-ant-"),
+    _sub(_OPENAI, _whole("openai-key"), "sk-"),
+    _sub(_DATADOG, _value("datadog-key"), "dd_", "dd-", "datadog"),
+    _sub(_JWT, _whole("jwt"), "eyj"),
+    _sub(_AUTHORIZATION, _authorization, "authorization"),
+    _sub(_BEARER, _value("bearer-token"), "bearer"),
+    _Step(_url_passwords, ("://",)),
+    _sub(_KEY_VALUE, _key_value, "=", ":"),
+    _sub(_EMAIL, _whole("email"), "@"),
+    _sub(_CARD, _card),
 )
 
+_REST_OF_TOKEN = re.compile(rf"\S{{0,{_STRADDLE}}}")
+# Digit groups after the cut: the rest of a card number written "4111 1111 1111 1111".
+_DIGIT_GROUPS = re.compile(r"(?: \d{1,6}(?!\S)){0,4}")
+_LAST_BREAK = re.compile(r".*[\s\"'<>,;&(){}\[\]|]", re.DOTALL)
+_PLACEHOLDERS = re.compile(r"\[redacted: [a-z0-9-]++\]")
 
-def redact(text: str) -> str:
-    """``text`` with secrets and personal data replaced by ``[redacted: KIND]`` placeholders."""
-    for pattern, replace in _RULES:
-        text = pattern.sub(replace, text)
-    return text
+
+def _bounded(text: str, size: int) -> str:
+    """``text`` cut near ``size`` characters, never inside a token.
+
+    A cut that falls in a token moves on to its end (and over the digit groups of a card number
+    written with spaces), so the token is redacted whole; a token too long for that is dropped,
+    the cut moving back to where it starts. Only a text with no break at all is cut hard.
+    """
+    if len(text) <= size:
+        return text
+    end = _run_end(_REST_OF_TOKEN, text, size)
+    if end == len(text) or text[end].isspace():
+        return text[: _run_end(_DIGIT_GROUPS, text, end)]
+    before = _LAST_BREAK.match(text, 0, size)
+    return text[: before.end() if before else size]
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, before a placeholder rather than through it."""
+    if len(text) <= limit:
+        return text
+    for m in _PLACEHOLDERS.finditer(text, max(0, limit - 40), limit + 40):
+        if m.start() < limit < m.end():
+            return text[: m.start()]
+    return text[:limit]
+
+
+def redact(text: str, *, limit: int | None = None) -> str:
+    """``text`` with secrets and personal data replaced by ``[redacted: KIND]`` placeholders.
+
+    With ``limit``, the result is at most that long: redacted first, then cut. Without, text past
+    :data:`MAX_CHARS` is dropped.
+    """
+    size = MAX_CHARS if limit is None else min(MAX_CHARS, max(0, limit) + _MARGIN)
+    text = _bounded(text, size)
+    # Hints are read from the text as it came: a placeholder put in by one step holds no hint
+    # that a later step could match on.
+    lowered = text.lower()
+    for step in _STEPS:
+        if step.applies(lowered):
+            text = step.run(text)
+    return text if limit is None else _cut(text, max(0, limit))

@@ -6,9 +6,11 @@ pieces so secret scanners do not mistake this file for a leak.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from investigators.redact import redact
+from investigators.redact import MAX_CHARS, redact
 
 ALNUM = "aB3dE5fG7hJ9kL2mN4pQ6rS8tV0wX1yZ"  # 32 mixed alphanumerics
 HEX40 = "3f1c9a7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a"
@@ -84,6 +86,8 @@ SECRETS = [
     ("paid with 4111 1111 1111 1111 at 12:01", "4111 1111 1111 1111", "card-number"),
     ("card 5555-5555-5555-4444 declined", "5555-5555-5555-4444", "card-number"),
     ("amex 378282246310005 declined", "378282246310005", "card-number"),
+    ("connect postgres://app:pa/ss@w0rd@db.internal:5432/orders", "w0rd", "password"),
+    ("connect mysql://app:p@ss/w0rd@db.internal/orders", "ss/w0rd", "password"),
 ]
 
 
@@ -131,6 +135,7 @@ ORDINARY = [
     "sk-payments-eu-west-1-canary is healthy",
     "pods 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 restarted",
     "image nginx@sha256:" + HEX40 + " pulled",
+    "https://medium.com/@alice and https://grafana.example.com:3000/d/abc",
 ]
 
 
@@ -156,3 +161,85 @@ def test_a_log_line_with_several_secrets_loses_all_of_them() -> None:
         assert secret not in redacted
     for kept in ("payments-api", "2024-05-01T12:00:00Z", "stripe-proxy.internal", "123e4567"):
         assert kept in redacted
+
+
+def test_a_url_password_holding_a_slash_or_an_at_sign_is_redacted_whole() -> None:
+    assert redact("postgres://app:p@ss/w0rd@db.internal:5432/orders?x=a@b") == (
+        "postgres://app:[redacted: password]@db.internal:5432/orders?x=a@b"
+    )
+
+
+def _straddling(sample: str, *, at: int, secret: str | None = None, before: int = 4) -> str:
+    """Filler words, then ``sample``, placed so its ``secret`` starts ``before`` ``at``."""
+    lead = at - before - sample.index(secret or sample)
+    return ("lorem ipsum " * (lead // 12 + 1))[: lead - 1] + " " + sample + " and more after it"
+
+
+@pytest.mark.parametrize(
+    ("sample", "secret"),
+    [
+        ("ghp_" + ALNUM + "Ab12", "ghp_" + ALNUM + "Ab12"),
+        ("sk_live_" + ALNUM[:24], "sk_live_" + ALNUM[:24]),
+        ("https://deploy:S3cr3tpass@ci.example.com/job", "S3cr3tpass"),
+        ("paid 4111 1111 1111 1111", "4111 1111 1111 1111"),
+        (
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4",
+            "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+        ),
+    ],
+)
+@pytest.mark.parametrize("before", [4, 12])
+def test_a_secret_across_the_limit_is_redacted_whole_before_the_cut(
+    sample: str, secret: str, before: int
+) -> None:
+    shown = redact(_straddling(sample, at=300, secret=secret, before=before), limit=300)
+    assert len(shown) <= 300
+    for piece in (secret[:4], secret[4:8]):
+        assert piece not in shown
+
+
+def test_a_placeholder_is_not_cut_in_half() -> None:
+    shown = redact(_straddling("ghp_" + ALNUM + "Ab12", at=300), limit=300)
+    assert shown.endswith(" ") and "[redacted" not in shown
+
+
+def test_text_past_the_bound_is_dropped_and_a_secret_across_it_never_half_shown() -> None:
+    for shift in range(0, 40, 3):
+        text = _straddling("sk_live_" + ALNUM[:24], at=MAX_CHARS + shift) + "lorem " * 20_000
+        shown = redact(text)
+        assert len(shown) <= MAX_CHARS + 100
+        assert "sk_live" not in shown and ALNUM[:12] not in shown
+    # One huge token with no break: cut hard, and what is kept is still redacted.
+    assert redact("password=" + "x" * 2 * MAX_CHARS) == "password=[redacted: password]"
+
+
+def test_a_short_text_is_not_cut() -> None:
+    line = "deploy 3f1c9a7 of payments-api by ci-bot"
+    assert redact(line, limit=300) == line
+    assert redact(line, limit=10) == line[:10]
+
+
+#: Inputs that make a backtracking pattern retry at every position (see bench/hostile.py).
+HOSTILE = [
+    "a." * 500_000,
+    "a-" * 500_000,
+    "a+" * 500_000,
+    "://" + "a:" * 500_000,
+    "eyJ" + "a." * 500_000,
+    "postgres://u:" + "p@" * 500_000,
+    "a://a:" * 170_000,
+    "1 " * 500_000,
+    "password=" * 110_000,
+    '"password": "' + '\\"' * 500_000,
+    "Cookie: " + "a=b; " * 200_000,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=lambda t: repr(t[:12]))
+def test_hostile_text_does_not_freeze_the_bot(text: str) -> None:
+    # A guard against quadratic patterns only, so the bound is 20 times what bench/hostile.py
+    # measures on a slow machine; before the fix these took minutes.
+    started = time.process_time()
+    redact(text)
+    redact(text, limit=300)
+    assert time.process_time() - started < 2.0
