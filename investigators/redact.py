@@ -2,10 +2,10 @@
 
 Each finding becomes a typed placeholder such as ``[redacted: aws-key]`` so a reader still sees
 *what* was there. Provider tokens are recognised by their published formats; values that have no
-format of their own (passwords, Datadog keys, AWS secret keys) only in a ``key=value`` context or
-a URL's userinfo, so commit SHAs, UUIDs, IPs, hostnames and timestamps survive. Card numbers must
-pass the Luhn check and start like a card. Placeholders match no pattern, so ``redact`` is
-idempotent.
+format of their own (passwords, keys, cookies) only in context: after a key-like name
+(``DB_PASSWORD=``, ``"api_key":``, ``AccountKey=``), in a ``Cookie`` header or in a URL's
+userinfo. So commit SHAs, UUIDs, IPs, hostnames and timestamps survive. Card numbers must pass the
+Luhn check and start like a card. Placeholders match no pattern, so ``redact`` is idempotent.
 
 The text is hostile, and a regex that backtracks holds the GIL: one 40,000-character thread reply
 once froze the whole bot. So the work is linear in the input and the input is bounded. Text is
@@ -58,25 +58,47 @@ def _looks_secret(value: str) -> bool:
 # --- Whole blocks: everything from the header on, to the footer or the end of the text. --------
 
 _PEM = re.compile(
-    r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----"
-    r".*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)",
+    r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+    r".*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
     re.DOTALL,
 )
+_PUTTY = re.compile(
+    r"PuTTY-User-Key-File-\d{1,2}:.*?(?:Private-MAC:[ \t]*+[0-9a-fA-F]*+|\Z)", re.DOTALL
+)
+# A PEM or PuTTY body without its header: lines of exactly 64 base64 characters (RFC 7468's
+# width) with upper case, lower case and digits (a SHA-256 in hex has no upper case), then the
+# shorter last line. Lines may be joined by real newlines or by JSON's escaped ones.
+_B64 = "A-Za-z0-9+/"
+_NEWLINE = r"(?:\r?\n|\\n)[ \t]{0,16}"
+_KEY_LINES = re.compile(
+    rf"(?:(?<![{_B64}=\\])|(?<=\\n))"
+    + "".join(rf"(?=[{_B64}]{{0,63}}[{c}])" for c in ("A-Z", "a-z", "0-9"))
+    + rf"[{_B64}]{{64}}(?:{_NEWLINE}[{_B64}]{{64}}(?![{_B64}=]))*+"
+    rf"(?:{_NEWLINE}[{_B64}]{{1,63}}={{0,2}})?(?![{_B64}=])"
+)
+
 # --- Provider formats: the token itself says what it is. ------------------------------------
 
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")
 _GITHUB = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,251})\b")
+_GITLAB = re.compile(r"\bgl(?:pat|ptt|dt|rt|cbt|soat|ft|imt|oas|agent)-[A-Za-z0-9_.-]{20,}+")
 _SLACK_TOKEN = re.compile(r"\b(?:xox[abposer]-[A-Za-z0-9-]{10,}+|xapp-\d-[A-Za-z0-9-]{10,}+)")
 _SLACK_WEBHOOK = re.compile(
     r"https://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]++"
 )
-_STRIPE = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}+")
+_STRIPE = re.compile(r"\b(?:(?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9]{10,}+")
 _GOOGLE = re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")
+_GOOGLE_CLIENT_SECRET = re.compile(r"\bGOCSPX-[0-9A-Za-z_-]{20,}+")
+# OAuth access tokens (ya29.) and refresh tokens (1//0).
+_GOOGLE_OAUTH = re.compile(r"\bya29\.[0-9A-Za-z_-]{20,}+|(?<![\w/])1//0[0-9A-Za-z_-]{30,}+")
 _ANTHROPIC = re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}+")
 # Legacy keys are ``sk-`` and alphanumerics only, which keeps hostnames like sk-payments-eu out.
 _OPENAI = re.compile(
     r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}+|[A-Za-z0-9]{32,}+(?![_-]))"
 )
+_NPM = re.compile(r"\bnpm_[A-Za-z0-9]{36}(?![A-Za-z0-9])")
+_SENDGRID = re.compile(r"\bSG\.[A-Za-z0-9_-]{16,32}+\.[A-Za-z0-9_-]{16,64}+")
+_VAULT = re.compile(r"\bhv[sbr]\.[A-Za-z0-9_-]{20,}+")
 # The signature is optional: a token cut short still shows its claims.
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}+\.eyJ[A-Za-z0-9_-]{5,}+(?:\.[A-Za-z0-9_-]*+)?")
 
@@ -105,28 +127,73 @@ _BEARER = re.compile(
     r"(?P<value>(?=[A-Za-z._~+/-]*+\d)[A-Za-z0-9._~+/-]{16,}+=*+)",
     re.IGNORECASE,
 )
-#: Key names whose value is a secret, as the key's ending: ``DB_PASSWORD``, ``X-Auth-Token``.
+# Cookie values (RFC 6265: no whitespace, quotes, commas, semicolons or backslashes), each
+# pair's value replaced and its name kept; Set-Cookie's attributes stay.
+_COOKIE_PAIR = r"[^\s;,=\"'\\]{1,256}+(?:=(?:\"[^\s\";,\\]*+\"|[^\s;,\"'\\]*+))?"
+_COOKIE = re.compile(
+    r"(?P<head>(?<![\w-])(?:set-)?cookie[\"']?[ \t]{0,16}[:=][ \t]{0,16}[\"']?)"
+    rf"(?P<value>{_COOKIE_PAIR}(?:;[ \t]{{0,4}}{_COOKIE_PAIR})*+)",
+    re.IGNORECASE,
+)
+_COOKIE_ATTRIBUTES = frozenset(
+    ("path", "domain", "expires", "max-age", "samesite", "secure", "httponly", "priority")
+)
+
+# Key names whose value is a secret, tested as the key's ending: ``DB_PASSWORD``, ``X-Auth-Token``,
+# ``client_secret``, ``SECRET_KEY_BASE``, ``AccountKey`` (Azure), ``sig`` (an Azure SAS).
 _SECRET_KEY_ENDINGS = (
     "password",
     "passwd",
+    "passphrase",
+    "pwd",
+    "_pass",
+    "-pass",
+    ".pass",
+    "_pw",
     "secret",
     "token",
-    *(
-        f"{word}{sep}key"
-        for word in ("api", "access", "private", "signing", "secret")
-        for sep in ("_", "-", "")
-    ),
+    "_key",
+    "-key",
+    ".key",
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "signingkey",
+    "accountkey",
+    "masterkey",
+    "encryptionkey",
+    "key_base",
+    "signature",
+    "_sig",
+    "_auth",
+    "-auth",
+    "sessionid",
+    "session_id",
+    "session-id",
+    "sessid",
 )
-#: Keys that are secret only as a whole word; as an ending they would catch "bypass".
-_SECRET_KEY_WORDS = ("pwd", "pass", "pw")
+#: Keys that are secret only as a whole word; as an ending they would catch "bypass" or "oauth".
+_SECRET_KEY_WORDS = ("pass", "pw", "sig", "auth")
+#: Keys that end like a secret's but name an identifier: a cache key, a public key.
+_NOT_SECRET_KEYS = tuple(
+    f"{word}key"
+    for word in (
+        "cache", "routing", "partition", "sort", "primary", "foreign", "idempotency", "dedup",
+        "dedupe", "object", "s3", "row", "shard", "hash", "range", "lookup", "message", "record",
+        "group", "public", "publishable", "pub", "host",
+    )
+)  # fmt: skip
+#: After one of these alone and ``:``, a word is prose ("invalid token: signature mismatch").
+_PROSE_KEYS = frozenset(("token", "secret", "auth", "sig", "signature", "key", "pass", "pw"))
 # The key is one run of [\w.-] taken whole (possessive), its ending tested by fixed-width
-# look-behinds.
+# look-behinds; the camelCase ``Key`` ending is matched case-sensitively so "monkey" stays out.
 _KEY = (
     r"(?P<key>(?:"
     + "|".join(_SECRET_KEY_WORDS)
     + r")(?![\w.-])|[\w.-]{1,64}+(?:"
     + "|".join(f"(?<={re.escape(e)})" for e in _SECRET_KEY_ENDINGS)
-    + r"))"
+    + r"|(?-i:(?<=[a-z]Key))))"
 )
 # A quoted value may hold escaped quotes; one that is not closed is read like a bare value.
 _VALUE = (
@@ -154,17 +221,42 @@ def _key_kind(key: str) -> str:
         return "token"
     if "key" in key:
         return "api-key"
+    if "sig" in key:
+        return "signature"
+    if "sess" in key:
+        return "session"
+    if "auth" in key:
+        return "authorization"
     return "password"
 
 
 def _key_value(m: re.Match[str]) -> str:
     key = m["key"]
+    if re.sub(r"[_.-]", "", key.lower()).endswith(_NOT_SECRET_KEYS):
+        return m.group(0)
     group = next(g for g in ("dq", "sq", "bare") if m[g] is not None)
-    if m["sep"] == ":" and group == "bare" and not _looks_secret(m[group]):
+    # Only a bare value can be prose; a quoted one is data ({"secret": "hunter"}).
+    prose = group == "bare" and key.lower() in _PROSE_KEYS and not _looks_secret(m[group])
+    if m["sep"] == ":" and prose:
         return m.group(0)
     start, end = m.start(group) - m.start(), m.end(group) - m.start()
     text = m.group(0)
     return text[:start] + _placeholder(_key_kind(key)) + text[end:]
+
+
+def _cookie(m: re.Match[str]) -> str:
+    pairs = []
+    for pair in m["value"].split(";"):
+        name, eq, value = pair.partition("=")
+        if "[redacted" in pair:
+            pass  # redacted before
+        elif eq and value and name.strip().lower() not in _COOKIE_ATTRIBUTES:
+            quote = '"' if value.startswith('"') else ""
+            pair = f"{name}={quote}{_placeholder('cookie')}{quote}"
+        elif not eq and _looks_secret(pair.strip()):
+            pair = pair[: len(pair) - len(pair.lstrip())] + _placeholder("cookie")
+        pairs.append(pair)
+    return m["head"] + ";".join(pairs)
 
 
 def _authorization(m: re.Match[str]) -> str:
@@ -285,19 +377,28 @@ def _sub(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], *hin
 #: Order matters: whole blocks and provider tokens first, then context, then personal data.
 _STEPS: tuple[_Step, ...] = (
     _sub(_PEM, _whole("private-key"), "-----begin "),
+    _sub(_PUTTY, _whole("private-key"), "putty-user-key-file-"),
     _sub(_SLACK_WEBHOOK, _whole("slack-webhook"), "hooks.slack"),
     _sub(_AWS_KEY_ID, _whole("aws-key"), "akia", "asia", "abia", "acca"),
     _sub(_AWS_SECRET, _value("aws-secret"), "secret"),
     _sub(_GITHUB, _whole("github-token"), "gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    _sub(_GITLAB, _whole("gitlab-token"), "gl"),
     _sub(_SLACK_TOKEN, _whole("slack-token"), "xox", "xapp-"),
-    _sub(_STRIPE, _whole("stripe-key"), "_live_", "_test_"),
+    _sub(_STRIPE, _whole("stripe-key"), "_live_", "_test_", "whsec_"),
     _sub(_GOOGLE, _whole("google-api-key"), "aiza"),
+    _sub(_GOOGLE_CLIENT_SECRET, _whole("google-client-secret"), "gocspx-"),
+    _sub(_GOOGLE_OAUTH, _whole("google-oauth-token"), "ya29.", "1//0"),
     _sub(_ANTHROPIC, _whole("anthropic-key"), "sk-ant-"),
     _sub(_OPENAI, _whole("openai-key"), "sk-"),
+    _sub(_NPM, _whole("npm-token"), "npm_"),
+    _sub(_SENDGRID, _whole("sendgrid-key"), "sg."),
+    _sub(_VAULT, _whole("vault-token"), "hvs.", "hvb.", "hvr."),
     _sub(_DATADOG, _value("datadog-key"), "dd_", "dd-", "datadog"),
     _sub(_JWT, _whole("jwt"), "eyj"),
+    _sub(_KEY_LINES, _whole("key-material")),
     _sub(_AUTHORIZATION, _authorization, "authorization"),
     _sub(_BEARER, _value("bearer-token"), "bearer"),
+    _sub(_COOKIE, _cookie, "cookie"),
     _Step(_url_passwords, ("://",)),
     _sub(_KEY_VALUE, _key_value, "=", ":"),
     _sub(_EMAIL, _whole("email"), "@"),

@@ -86,8 +86,52 @@ SECRETS = [
     ("paid with 4111 1111 1111 1111 at 12:01", "4111 1111 1111 1111", "card-number"),
     ("card 5555-5555-5555-4444 declined", "5555-5555-5555-4444", "card-number"),
     ("amex 378282246310005 declined", "378282246310005", "card-number"),
+    # Formats that once went through to the model and Slack untouched.
+    ("webhook whsec_" + ALNUM, "whsec_" + ALNUM, "stripe-key"),
+    ("Cookie: session=" + ALNUM[:20] + "; theme=dark", ALNUM[:20], "cookie"),
+    ('{"cookie": "sid=s%3A' + ALNUM[:16] + '"}', ALNUM[:16], "cookie"),
+    ("Set-Cookie: sid=" + ALNUM[:12] + "; Path=/; HttpOnly", ALNUM[:12], "cookie"),
+    ("called with ya29.a0AfH6SMBx" + ALNUM, "ya29.a0AfH6SMBx", "google-oauth-token"),
+    ("clone with glpat-" + ALNUM[:20], "glpat-" + ALNUM[:20], "gitlab-token"),
+    ("SECRET_KEY_BASE=" + HEX40 + HEX40, HEX40, "secret"),
+    ("password: hunter", "hunter", "password"),
+    ("db_password: correcthorsebatterystaple", "correcthorse", "password"),
+    # Formats the redactor did not know.
+    ("oauth client GOCSPX-" + ALNUM[:28], "GOCSPX-", "google-client-secret"),
+    (
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF" + ALNUM + "\n"
+        "-----END PGP PRIVATE KEY BLOCK----- imported",
+        "lQOYBF",
+        "private-key",
+    ),
+    (
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: deploy\n"
+        "Public-Lines: 2\nAAAAC3NzaC1lZDI1NTE5\nPrivate-Lines: 1\nAAAAIB" + ALNUM + "\n"
+        "Private-MAC: " + HEX40,
+        "AAAAIB",
+        "private-key",
+    ),
+    (
+        "key line " + ALNUM * 2 + "\n" + ALNUM * 2 + "\n" + ALNUM[:20] + "==",
+        ALNUM[:20],
+        "key-material",
+    ),
+    ('"key": "' + ALNUM * 2 + "\\n" + ALNUM[:20] + '="', ALNUM, "key-material"),
     ("connect postgres://app:pa/ss@w0rd@db.internal:5432/orders", "w0rd", "password"),
     ("connect mysql://app:p@ss/w0rd@db.internal/orders", "ss/w0rd", "password"),
+    (
+        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + ALNUM + "==;Suffix=x",
+        ALNUM,
+        "api-key",
+    ),
+    ("GET /c/b?sv=2022-11-02&sr=b&sig=" + ALNUM[:20] + "%2B%3D&sp=r", ALNUM[:20], "signature"),
+    ("publish npm_" + ALNUM + "abcd", "npm_" + ALNUM, "npm-token"),
+    ("mail SG." + ALNUM[:22] + "." + ALNUM + ALNUM[:11], "SG." + ALNUM[:22], "sendgrid-key"),
+    ("vault hvs." + ALNUM, "hvs." + ALNUM, "vault-token"),
+    ("MY_APP_KEY=changeme", "changeme", "api-key"),
+    ("STRIPE_WEBHOOK_SECRET=changeme", "changeme", "secret"),
+    ("encryptionKey: 'changeme'", "changeme", "api-key"),
+    ('{"secret": "hunter", "token": "letmein"}', "hunter", "secret"),
 ]
 
 
@@ -135,7 +179,12 @@ ORDINARY = [
     "sk-payments-eu-west-1-canary is healthy",
     "pods 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 restarted",
     "image nginx@sha256:" + HEX40 + " pulled",
+    "digest sha256:" + HEX40 + HEX40[:24] + " verified",
+    "cache_key=users:42 routingKey=orders.created partition_key=7",
+    "invalid token: signature mismatch; signature: invalid",
+    "bypass=true oauth=enabled monkey=3",
     "https://medium.com/@alice and https://grafana.example.com:3000/d/abc",
+    "mail bob@ and x@y and user@localhost",
 ]
 
 
@@ -163,7 +212,16 @@ def test_a_log_line_with_several_secrets_loses_all_of_them() -> None:
         assert kept in redacted
 
 
-def test_a_url_password_holding_a_slash_or_an_at_sign_is_redacted_whole() -> None:
+def test_context_around_the_newer_kinds_is_kept() -> None:
+    assert redact("Cookie: session=abc123; theme=dark") == (
+        "Cookie: session=[redacted: cookie]; theme=[redacted: cookie]"
+    )
+    assert redact("Set-Cookie: sid=abc123; Path=/; Secure") == (
+        "Set-Cookie: sid=[redacted: cookie]; Path=/; Secure"
+    )
+    assert redact("AccountName=acct;AccountKey=abc+def==;EndpointSuffix=core.windows.net") == (
+        "AccountName=acct;AccountKey=[redacted: api-key];EndpointSuffix=core.windows.net"
+    )
     assert redact("postgres://app:p@ss/w0rd@db.internal:5432/orders?x=a@b") == (
         "postgres://app:[redacted: password]@db.internal:5432/orders?x=a@b"
     )
@@ -186,6 +244,7 @@ def _straddling(sample: str, *, at: int, secret: str | None = None, before: int 
             "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4",
             "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
         ),
+        ("Cookie: session=" + ALNUM[:20], ALNUM[:20]),
     ],
 )
 @pytest.mark.parametrize("before", [4, 12])
