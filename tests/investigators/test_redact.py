@@ -132,6 +132,9 @@ SECRETS = [
     ("STRIPE_WEBHOOK_SECRET=changeme", "changeme", "secret"),
     ("encryptionKey: 'changeme'", "changeme", "api-key"),
     ('{"secret": "hunter", "token": "letmein"}', "hunter", "secret"),
+    # A long random value after any name at all.
+    ("upstream state=" + ALNUM + " trace=1", ALNUM, "secret"),
+    ('{"x-upstream-credential": "' + ALNUM[:24] + '"}', ALNUM[:24], "secret"),
 ]
 
 
@@ -182,6 +185,8 @@ ORDINARY = [
     "digest sha256:" + HEX40 + HEX40[:24] + " verified",
     "cache_key=users:42 routingKey=orders.created partition_key=7",
     "invalid token: signature mismatch; signature: invalid",
+    "name=ConnectionRefusedError2024 class=com.example.payments.CheckoutService2",
+    "host=ip-10-0-12-7.ec2.internal pod=payments-api-7d9f8b6c5-x2k4p version=v2.14.3-rc1",
     "bypass=true oauth=enabled monkey=3",
     "https://medium.com/@alice and https://grafana.example.com:3000/d/abc",
     "mail bob@ and x@y and user@localhost",
