@@ -5,8 +5,9 @@ Each finding becomes a typed placeholder such as ``[redacted: aws-key]`` so a re
 format of their own (passwords, keys, cookies) only in context: after a key-like name
 (``DB_PASSWORD=``, ``"api_key":``, ``AccountKey=``), in a ``Cookie`` header, in a URL's userinfo,
 or as a long high-entropy value after any name. So commit SHAs, UUIDs, IPs, hostnames, trace ids
-and timestamps survive. Card numbers must pass the Luhn check and start like a card. Placeholders
-match no pattern, so ``redact`` is idempotent.
+and timestamps survive. Card numbers must pass the Luhn check, start like a card, and be written
+like one (in groups) or stand next to a word like "card". Placeholders match no pattern, so
+``redact`` is idempotent.
 
 The text is hostile, and a regex that backtracks holds the GIL: one 40,000-character thread reply
 once froze the whole bot. So the work is linear in the input and the input is bounded. Text is
@@ -220,6 +221,11 @@ _EMAIL = re.compile(
     r"(?<![\w.%+/-])[A-Za-z0-9._%+-]++@(?:[A-Za-z0-9-]++\.)+[A-Za-z]{2,}+\b(?!:[\w.-]{1,253}+/)"
 )
 _CARD = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)")
+# A card number written without separators is one only beside a word that says so: a 64-bit
+# trace id passes the Luhn check and starts like a card about one time in seventy.
+_CARD_CONTEXT = re.compile(
+    r"card|credit|debit|visa|master|amex|maestro|discover|jcb|diners|\bpan\b|\bcc", re.IGNORECASE
+)
 
 
 def _key_kind(key: str) -> str:
@@ -352,9 +358,11 @@ def _card(m: re.Match[str]) -> str:
     if len(separators) > 1 or (separators and min(len(g) for g in groups) < 4):
         return text
     digits = "".join(groups)
-    if _card_shaped(digits) and _luhn(digits):
-        return _placeholder("card-number")
-    return text
+    if not (_card_shaped(digits) and _luhn(digits)):
+        return text
+    if not separators and not _CARD_CONTEXT.search(m.string, max(0, m.start() - 32), m.start()):
+        return text
+    return _placeholder("card-number")
 
 
 # --- URL passwords: a scan, since a password may hold "/" or "@" and regexes would backtrack. --

@@ -6,6 +6,7 @@ pieces so secret scanners do not mistake this file for a leak.
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -183,6 +184,7 @@ ORDINARY = [
     "pods 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 restarted",
     "image nginx@sha256:" + HEX40 + " pulled",
     "digest sha256:" + HEX40 + HEX40[:24] + " verified",
+    "trace_id=4532015112830366 span_id=4111111111111111 done",  # Luhn-valid, but no card here
     "cache_key=users:42 routingKey=orders.created partition_key=7",
     "invalid token: signature mismatch; signature: invalid",
     "name=ConnectionRefusedError2024 class=com.example.payments.CheckoutService2",
@@ -230,6 +232,18 @@ def test_context_around_the_newer_kinds_is_kept() -> None:
     assert redact("postgres://app:p@ss/w0rd@db.internal:5432/orders?x=a@b") == (
         "postgres://app:[redacted: password]@db.internal:5432/orders?x=a@b"
     )
+
+
+def test_card_numbers_need_grouping_or_a_word_that_says_card() -> None:
+    rng = random.Random(13)
+    trace_ids = [str(rng.getrandbits(64)) for _ in range(1000)]
+    lines = [f"trace_id={t} span {t} took 12ms" for t in trace_ids]
+    assert [redact(line) for line in lines] == lines
+    # The same digits beside "card", or written in groups, are a card number.
+    luhn_valid = "4532015112830366"
+    assert redact(f"card={luhn_valid}") == "card=[redacted: card-number]"
+    assert redact(f"cc_number: {luhn_valid}") == "cc_number: [redacted: card-number]"
+    assert redact("paid 4532-0151-1283-0366 today") == "paid [redacted: card-number] today"
 
 
 def _straddling(sample: str, *, at: int, secret: str | None = None, before: int = 4) -> str:
