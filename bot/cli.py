@@ -273,6 +273,7 @@ def _cmd_bot(args: argparse.Namespace, out: TextIO) -> int:
         pass
     finally:
         server.server_close()
+        app.stop()
     return 0
 
 

@@ -447,8 +447,9 @@ class HttpServer:
             self._done.wait()
 
     def server_close(self) -> None:
-        """Close the listening socket."""
+        """Close the listening socket (and the thread pools, if it never served)."""
         self.socket.close()
+        self.handlers.close()
 
 
 def http_server(
