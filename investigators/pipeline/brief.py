@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ PROMPTS = Path(__file__).with_name("prompts")
 #: Characters per token assumed when budgeting; real tokenizers give 3.5 to 4 on this text,
 #: so the estimate errs high and the budget holds.
 CHARS_PER_TOKEN = 3.0
+#: Characters of one log sample shown, and of a reference's label; both cut after redacting.
+SAMPLE_CHARS = 300
+LABEL_CHARS = 200
 
 
 def prompt(name: str) -> str:
@@ -92,13 +96,19 @@ class Brief:
         url: str = "",
         finding_id: str | None = None,
         about: list[str] | None = None,
+        samples: Iterable[object] = (),
         **extra: Any,
     ) -> str:
-        """Add an item and return its id; ``about`` lists the services it speaks for."""
+        """Add an item and return its id; ``about`` lists the services it speaks for.
+
+        ``samples`` (log lines) are redacted, then cut to :data:`SAMPLE_CHARS`: cut first, a
+        secret across the cut would reach the model with its head no longer recognisable.
+        """
         if finding_id is not None and finding_id in self._by_finding:
             return self._by_finding[finding_id]
         item_id = f"E{len(self.items) + 1}"
         item = {"id": item_id, "source": source, "kind": kind, "service": service, "title": title}
+        extra["samples"] = [redact(str(s), limit=SAMPLE_CHARS) for s in samples]
         item.update({k: v for k, v in extra.items() if v not in (None, [], {}, "")})
         self.items.append(item)
         if finding_id is not None:
@@ -106,7 +116,7 @@ class Brief:
         services = list(dict.fromkeys([service, *(about or [])]))
         self.references[item_id] = Reference(
             id=item_id,
-            label=f"{source}: {service}: {title}"[:200],
+            label=redact(f"{source}: {service}: {title}", limit=LABEL_CHARS),
             url=url,
             finding_id=finding_id,
             services=[s for s in services if s],
@@ -126,7 +136,7 @@ class Brief:
             finding_id=f.id,
             numbers=dict(f.numbers),
             at=_iso(f.at),
-            samples=[str(s)[:300] for s in (samples or [])[:3]],
+            samples=(samples or [])[:3],
             author=str(author) if author else None,
         )
 

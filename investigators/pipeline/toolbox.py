@@ -244,7 +244,7 @@ class Toolbox:
                 title=p.pattern,
                 url=p.url,
                 numbers={"before": p.count_before, "during": p.count_during},
-                samples=[s[:300] for s in p.samples[:2]],
+                samples=p.samples[:2],  # Brief.add redacts, then cuts
                 window=[_iso(start), _iso(end)],
             )
             for p in patterns

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from investigators.pipeline.brief import SAMPLE_CHARS, Brief
+from investigators.pipeline.investigation import Finding
 from investigators.redact import MAX_CHARS, redact
 
 ALNUM = "aB3dE5fG7hJ9kL2mN4pQ6rS8tV0wX1yZ"  # 32 mixed alphanumerics
@@ -321,3 +323,21 @@ def test_hostile_text_does_not_freeze_the_bot(text: str) -> None:
     redact(text)
     redact(text, limit=300)
     assert time.process_time() - started < 2.0
+
+
+def test_log_samples_reach_the_model_redacted_then_cut() -> None:
+    token = "ghp_" + ALNUM + "Ab12"
+    finding = Finding(
+        id="logs-payments-1",
+        source="logs",
+        kind="new_log_pattern",
+        service="payments",
+        title="auth failed with <str>",
+        details={"samples": [_straddling(token, at=SAMPLE_CHARS, before=30)]},
+    )
+    brief = Brief()
+    brief.add_finding(finding)
+    sent = brief.evidence()
+    assert token[:10] not in sent and token[-8:] not in sent
+    (sample,) = brief.items[0]["samples"]
+    assert len(sample) <= SAMPLE_CHARS
