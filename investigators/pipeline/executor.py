@@ -99,10 +99,14 @@ class RqExecutor(_Reads):
         inv, joined = begin(
             request, store=self.store, config=self.config, config_ref=self.config_ref
         )
-        if not joined:
+        # Planning and enqueueing are two steps: a bot that died between them left a plan with
+        # no jobs behind, and whoever joins it enqueues them (their ids are fixed, so a rare
+        # second enqueue runs a scan twice and changes nothing).
+        if not joined or (not self.store.get(inv.key("enqueued")) and inv.summary() is None):
             enqueue_investigation(
                 queue_of(self.config, self.client), self.config, inv.plan, self.config_ref
             )
+            self.store.set(inv.key("enqueued"), "1", ttl=inv.ttl)
         return Handle(inv.id, request.incident_id, joined)
 
     def ask(self, investigation_id: str, question: str) -> QaAnswer | None:

@@ -152,8 +152,11 @@ def rank_and_dive(investigation_id: str, config_ref: str) -> str:
 
     sources = available_sources(inv.config, DIVE_SOURCES)
     if not candidates or not sources or inv.past_deadline():
-        finalize_step(inv, finished_by="deadline" if inv.past_deadline() else "complete")
-        return "finalized"
+        # Nothing to dive into: finish now, narrative included, rather than leave the
+        # narrative (and so the bot's message) to the deadline job.
+        return finalize(
+            investigation_id, config_ref, "deadline" if inv.past_deadline() else "complete"
+        )
     if not inv.once("dive"):
         return "deep dive already under way"
     client = redis.Redis.from_url(inv.config.redis_url)
