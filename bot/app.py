@@ -82,6 +82,7 @@ def create_app(
         deadline=config.deadline,
         clock=clock,
         model=config.llm.model if config.llm is not None else None,
+        links=settings.link_policy(),
     )
     app.courier = copilot.courier.start()  # resumes whatever an earlier process left due
     # The executor's own store when it has one (the demo's in-process executor keeps a dict).
@@ -93,6 +94,7 @@ def create_app(
         pattern=settings.incident_channel_pattern,
         key_prefix=config.key_prefix,
         sweep_book=book,
+        policy=settings.rca_policy(),
     )
     if settings.sweep_channel:
         app.sweep_poster = SweepPoster(

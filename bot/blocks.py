@@ -273,6 +273,12 @@ def details_text(
     if summary.unknown_services:
         unknown = ", ".join(escape(s) for s in summary.unknown_services)
         lines.append(f"Unknown services named: {unknown}")
+    if summary.series_skipped:
+        shown = "; ".join(escape(s, limit=120) for s in summary.series_skipped[:5])
+        more = len(summary.series_skipped) - 5
+        lines.append(
+            f"Series left out, unreadable: {shown}" + (f" and {more} more" if more > 0 else "")
+        )
     lines.append(
         "_Ask me here: `evidence`, `logs SERVICE`, `changes`, `why not SERVICE?`, "
         "`timings`, `queries`"

@@ -23,7 +23,7 @@ from bot.blocks import answer_text
 from bot.channels import mentioned_services
 from bot.dedupe import BotState
 from bot.delivery import Courier, Delivery
-from bot.escape import escape
+from bot.escape import LinkPolicy, escape
 from investigators.catalog import Catalog
 from investigators.pipeline import (
     Handle,
@@ -82,6 +82,7 @@ class Copilot:
         clock: Callable[[], float] = time.time,
         poll: float = 0.25,
         model: str | None = None,
+        links: LinkPolicy | None = None,
         courier: Courier | None = None,
     ) -> None:
         self.client = client
@@ -93,8 +94,9 @@ class Copilot:
         self.poll = poll
         self.model = model  # the language model's id, None when none is configured
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="copilot-answer")
+        self.links = links  # the hosts a message may link to (bot.escape.LinkPolicy)
         self.courier = courier or Courier(
-            client=client, executor=executor, state=state, begin=self.begin, poll=poll
+            client=client, executor=executor, state=state, begin=self.begin, links=links, poll=poll
         )
 
     def channel_info(self, channel: str) -> dict[str, Any]:
@@ -203,7 +205,7 @@ class Copilot:
     def _model_answer(self, investigation_id: str, question: str) -> str:
         found = self.executor.ask(investigation_id, question)
         if found is not None and found.status == "ok":
-            return answer_text(found, model=self.model or "")
+            return answer_text(found, model=self.model or "", links=self.links)
         summary = self.executor.summary(investigation_id)
         if summary is None:
             return "Still investigating; ask again once the summary is posted."

@@ -41,6 +41,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks import details_text, fallback_text, progress_blocks, progress_text, summary_blocks
 from bot.dedupe import BotState, KeyValue
+from bot.escape import LinkPolicy
 from investigators.pipeline import Narrative, ProgressEvent, Summary
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ class Courier:
         executor: Reads,
         state: BotState,
         begin: Callable[[Delivery], Delivery],
+        links: LinkPolicy | None = None,
         poll: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -194,6 +196,7 @@ class Courier:
         self.executor = executor
         self.state = state
         self.begin = begin  # starts (or joins) the investigation; fills its id and the name
+        self.links = links  # the hosts a message may link to
         self.deliveries = Deliveries(state)
         self.poll = poll
         self.clock = clock  # wall time for deadlines, kept apart from the incident's clock
@@ -296,6 +299,11 @@ class Courier:
                 d = self._later(d, f"Slack {status} {error}".strip())
         except (OSError, TimeoutError) as exc:  # urllib's timeouts and refused connections
             d = self._later(d, f"{type(exc).__name__}: {exc}")
+        except redis.RedisError:
+            raise  # nothing can be saved now; the delivery stays as stored
+        except Exception as exc:  # a bug or a pipeline error: retried with backoff, never lost
+            log.exception("delivery %s: %s", incident_id, type(exc).__name__)
+            d = self._later(d, f"{type(exc).__name__}: {exc}")
         self.deliveries.save(d)
         if d.stage == "done":
             self.state.unlock_channel(d.channel)
@@ -389,7 +397,7 @@ class Courier:
             channel=d.channel,
             ts=d.ts,
             text=fallback_text(summary),
-            blocks=summary_blocks(summary, narrative=self._narrative(d)),
+            blocks=summary_blocks(summary, narrative=self._narrative(d), links=self.links),
         )
         d = replace(d, stage="details")
         self.deliveries.save(d)
@@ -406,7 +414,12 @@ class Courier:
         self.client.chat_postMessage(
             channel=d.channel,
             thread_ts=d.ts,
-            text=details_text(summary, narrative=self._narrative(d), open_questions=d.questions),
+            text=details_text(
+                summary,
+                narrative=self._narrative(d),
+                open_questions=d.questions,
+                links=self.links,
+            ),
             metadata=_metadata(d, "details"),
         )
         return replace(d, stage="done", posting=False)

@@ -118,7 +118,12 @@ def register(
             )
             ack(text=text, response_type="ephemeral")
             return
-        if state.is_running(channel):
+        # Stored before the ack (a few Redis writes): a bot that dies after acking has
+        # already left the request for the next one to start and deliver.
+        started = copilot.investigate(
+            channel, services=parsed.services or None, window=parsed.window
+        )
+        if started is None:
             current = state.current(channel)
             where = f" (message {current[1]})" if current else ""
             ack(
@@ -129,13 +134,6 @@ def register(
             return
         scope = ", ".join(parsed.services) or "the incident"
         ack(text=f"Investigating {scope}…", response_type="ephemeral")
-        if copilot.investigate(channel, services=parsed.services or None, window=parsed.window):
-            return
-        copilot.client.chat_postEphemeral(
-            channel=channel,
-            user=str(command["user_id"]),
-            text="An investigation is already running here.",
-        )
 
     @app.action(RERUN_ACTION)
     def rerun(ack: Ack, body: dict[str, Any]) -> None:

@@ -166,6 +166,7 @@ def pipeline_env(
         "DD_BASE_URL": standins.urls["datadog"],
         "GITHUB_TOKEN": "sandbox-gh-token",
         "GITHUB_API_URL": standins.urls["github"],
+        "GITHUB_HTML_URL": "https://github.com",  # the stand-in's html_url links
         "INCIDENT_COPILOT_CATALOG": str(catalog),
         "REDIS_URL": REDIS_URL,
         "RQ_QUEUE": queue,

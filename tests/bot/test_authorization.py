@@ -22,8 +22,6 @@ from sandbox.scenarios import Scenario
 from sandbox.slack_events import EventSender, slash_command
 
 Rca = Callable[..., dict[str, Any]]
-#: What the wiring in bot/app.py still lacks for the settings to reach the listeners.
-UNWIRED = "bot/app.py does not pass settings.rca_policy() to register() yet"
 
 
 @pytest.fixture
@@ -163,7 +161,6 @@ def test_a_mute_announcement_names_who_what_for_how_long_and_where() -> None:
     assert "<!channel>" not in forged and "from" not in forged
 
 
-@pytest.mark.xfail(strict=True, reason=UNWIRED)
 def test_a_mute_is_announced_in_the_ops_channel(
     slack: ServedSlack, make_bot: Callable[..., str], no_mutes: None
 ) -> None:
@@ -184,7 +181,6 @@ def test_a_mute_is_announced_in_the_ops_channel(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=UNWIRED)
 def test_rca_investigates_in_an_alert_channel_the_bot_joins(
     slack: ServedSlack, make_bot: Callable[..., str], workers: Workers, scenario: Scenario
 ) -> None:

@@ -160,3 +160,26 @@ def test_slack_500s_on_the_first_post_and_the_summary_update_post_nothing_twice(
     failed = [c for c in ws.calls if c.status == 500]
     assert [c.method for c in failed] == ["chat.postMessage", *["chat.update"] * 3]
     assert eventually(lambda: _nothing_due(own_redis.url), what="nothing left due")
+
+
+def test_a_bot_killed_right_after_the_ack_still_delivers_once(
+    slack: ServedSlack, bot: BotProcess, own_redis: RedisServer
+) -> None:
+    ws = slack.workspace
+    _start(bot, ws, "inc-4104-killed-after-ack")
+    time.sleep(0.05)
+    bot.kill()
+    bot.start()
+    channel = ws.channel_named("inc-4104-killed-after-ack")
+    assert channel is not None
+    try:
+        _delivered_once(ws, channel.id)
+    except AssertionError:
+        for c in ws.calls:
+            print("CALL", c.method, c.status, str(c.args)[:150])
+        for m in ws.messages(channel.id):
+            print("MSG", str(m)[:300])
+        for k in redis.Redis.from_url(own_redis.url).scan_iter("*:bot:*"):
+            print("KEY", k, redis.Redis.from_url(own_redis.url).type(k))
+        raise
+    assert eventually(lambda: _nothing_due(own_redis.url), what="nothing left due")

@@ -329,7 +329,9 @@ def test_rca_sweep_and_mute_answer_privately(
     assert "for how long" in rca("mute api-gateway")["text"]
     assert "api-gateway" not in book.mutes()
     assert "/rca sweep" in rca("help")["text"]
-    assert not ws.calls_of("chat.postMessage")
+    announced = [c.args for c in ws.calls_of("chat.postMessage")]
+    assert len(announced) == 1 and announced[0]["channel"] == ops  # the one mute, announced
+    assert f"heads-ups for `{other}` for 2h" in announced[0]["text"]
 
 
 def test_incident_channel_names_follow_slack_rules() -> None:
