@@ -9,6 +9,7 @@ the next ``times`` matching requests.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ class Fault:
     hang: bool = False
     garbled: bool = False
     error_body: bool = False
+    mangled: bool = False  # a 200 whose point lists are reversed, doubled and hold a NaN time
     times: int | None = None
 
 
@@ -118,7 +120,35 @@ async def _fault_middleware(request: web.Request, handler: Handler) -> web.Strea
         return web.Response(text=_GARBLED, content_type="text/html")
     if fault.error_body:
         return web.json_response(shape(200, "injected error in a 200 response"))
+    if fault.mangled:
+        return _mangle(await handler(request))
     return await handler(request)
+
+
+def _mangle(response: web.StreamResponse) -> web.StreamResponse:
+    """The same answer with every ``pointlist`` out of order, each point twice, a NaN time."""
+    if not isinstance(response, web.Response) or response.body is None:
+        return response
+    try:
+        document = json.loads(bytes(response.body))  # type: ignore[arg-type]
+    except ValueError:
+        return response
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: [*v[::-1], *v, [float("nan"), 1.0]]
+                if k == "pointlist" and isinstance(v, list)
+                else walk(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return web.Response(
+        text=json.dumps(walk(document)), status=response.status, content_type="application/json"
+    )
 
 
 _REASONS = {

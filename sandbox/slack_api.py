@@ -349,15 +349,11 @@ def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
         limit = int(args.get("limit") or 100)
         top = [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]]
         newest = list(reversed(top))[:limit]
-        return web.json_response(
-            {"ok": True, "messages": _shown(newest, args), "has_more": False}
-        )
+        return web.json_response({"ok": True, "messages": _shown(newest, args), "has_more": False})
     if method == "conversations.replies" and channel:
         ts = str(args.get("ts", ""))
         thread = [m for m in channel.messages if m["ts"] == ts or m.get("thread_ts") == ts]
-        return web.json_response(
-            {"ok": True, "messages": _shown(thread, args), "has_more": False}
-        )
+        return web.json_response({"ok": True, "messages": _shown(thread, args), "has_more": False})
     if method == "chat.postMessage" and channel:
         if channel.is_private and ws.bot_user_id not in channel.members:
             return _error("not_in_channel")

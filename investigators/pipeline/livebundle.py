@@ -41,9 +41,7 @@ def build_bundle(plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceRe
     return read_bundle(plan, catalog=catalog, results=results).bundle
 
 
-def read_bundle(
-    plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceResult]
-) -> LiveBundle:
+def read_bundle(plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceResult]) -> LiveBundle:
     """The bundle, and the series that could not be read (each named with its reason)."""
     known = set(catalog.services)
     metrics: list[Series] = []
