@@ -216,5 +216,7 @@ class HttpSource:
         raise BadResponse(self.connector, f"{what} returned {status}: {message or 'no detail'}")
 
     def _snippet(self, raw: bytes) -> str:
-        text = re.sub(r"\s+", " ", raw[:200].decode("utf-8", "replace")).strip()
-        return self.scrub(text[:80]) or "empty body"
+        # Scrub before cutting: a credential straddling the cut would keep its head otherwise.
+        longest = max((len(secret) for secret in self._secrets), default=0)
+        text = self.scrub(raw[: 200 + 4 * longest].decode("utf-8", "replace"))
+        return re.sub(r"\s+", " ", text).strip()[:80] or "empty body"

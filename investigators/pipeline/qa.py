@@ -48,6 +48,7 @@ from investigators.pipeline.narrative import (
 from investigators.pipeline.steps import Investigation, catalog_of
 from investigators.pipeline.summary import Summary
 from investigators.pipeline.toolbox import TOOLS, Toolbox, ToolScope
+from investigators.redact import redact
 
 #: Longest question passed on to the model (characters).
 MAX_QUESTION = 1000
@@ -200,7 +201,7 @@ async def _converse(
     brief = toolbox.brief
     system = prompt("qa")
     incident = fence("incident", incident_facts(toolbox.summary, title))
-    asked = fence("question", question[:MAX_QUESTION])
+    asked = fence("question", redact(question, limit=MAX_QUESTION))  # redacted, then cut
     tools_json = json.dumps(TOOLS)
     ids = trimmed(brief, budget=budget.qa_input_tokens // 2, fixed=system + incident + tools_json)
     messages: list[dict[str, Any]] = [

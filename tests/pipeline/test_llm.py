@@ -224,3 +224,15 @@ async def test_evidence_too_big_for_the_budget_is_trimmed_not_sent_whole(
     evidence = json.loads(body["messages"][0]["content"].split("<evidence>")[1].split("</")[0])
     assert evidence[0]["kind"] == "suspect"  # the most important items are the ones kept
     assert len(evidence) < len(outcome.summary.evidence)
+
+
+async def test_a_token_straddling_the_question_cut_never_reaches_the_model(
+    llm_config: PipelineConfig, standins: Standins, scenario: Scenario, request_for
+) -> None:
+    inv = await _finished(llm_config, request_for())
+    token = "ghp_" + "Zr8" * 12  # a GitHub token: only whole ones match its pattern
+    padding = "why " * 250  # the token starts 20 characters before the question's cut
+    before = len(_sent(standins))
+    await ask_step(inv, f"{padding[: 1000 - 21]} {token}")
+    sent = json.dumps(_sent(standins)[before:])
+    assert sent and token[:12] not in sent
