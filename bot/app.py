@@ -107,6 +107,7 @@ def create_app(
             if isinstance(copilot.executor, RqExecutor)
             else None,
             schedule_every=min(300.0, config.sweep_interval / 2),
+            links=copilot.links,
         )
         app.sweep_poster.start()
     return app

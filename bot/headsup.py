@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 
 from bot.blocks import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, Block, context, header, section
-from bot.escape import code, escape, group_mention, link
+from bot.escape import LinkPolicy, code, escape, group_mention, link
 from investigators.sweep import SUSTAINED, Degradation, Evidence, SweepState
 
 OPEN_INCIDENT_ACTION = "sweep_open_incident"
@@ -46,13 +46,17 @@ def mutes_text(mutes: Mapping[str, float], *, now: float | None = None) -> str:
     return f"Muted: {', '.join(shown)}" if shown else ""
 
 
-def _evidence_line(e: Evidence) -> str:
-    title = link(e.url, e.title, limit=160) if e.url else escape(e.title, limit=160)
+def _evidence_line(e: Evidence, links: LinkPolicy | None) -> str:
+    title = link(e.url, e.title, links=links, limit=160) if e.url else escape(e.title, limit=160)
     return f"• [{escape(e.source, limit=30)}] {title}"
 
 
-def _change_text(change: Evidence) -> str:
-    title = link(change.url, change.title, limit=160) if change.url else escape(change.title)
+def _change_text(change: Evidence, links: LinkPolicy | None) -> str:
+    title = (
+        link(change.url, change.title, links=links, limit=160)
+        if change.url
+        else escape(change.title)
+    )
     return f"*Change:* {escape(change.source, limit=30)} {title}"
 
 
@@ -62,7 +66,7 @@ def _callers(explains: list[str]) -> str:
     return names + (f" and {more} more" if more > 0 else "")
 
 
-def _body(d: Degradation, *, owner: str) -> list[Block]:
+def _body(d: Degradation, *, owner: str, links: LinkPolicy | None) -> list[Block]:
     s = d.last
     what = (
         f"*Suspect:* {code(d.service, limit=80)} · severity *{escape(d.severity)}* · "
@@ -73,11 +77,11 @@ def _body(d: Degradation, *, owner: str) -> list[Block]:
     if s.explains:
         what += f"\n*Affects its callers:* {_callers(s.explains)}"
     if s.change is not None:
-        what += "\n" + _change_text(s.change)
+        what += "\n" + _change_text(s.change, links)
     what += f"\n*Owning team:* {owner}"
     blocks = [section(what)]
     if s.evidence:
-        lines = "\n".join(_evidence_line(e) for e in s.evidence[:EVIDENCE_LINES])
+        lines = "\n".join(_evidence_line(e, links) for e in s.evidence[:EVIDENCE_LINES])
         blocks.append(section("*Evidence*\n" + lines))
     return blocks
 
@@ -90,11 +94,13 @@ def headsup_blocks(
     mutes: Mapping[str, float],
     incident_channel: str | None = None,
     now: float | None = None,
+    links: LinkPolicy | None = None,
 ) -> list[Block]:
     """The heads-up: degrading (with the button) or recovered (without), as it stands now."""
     recovered = d.status == "recovered"
     title = f"Recovered: {d.service}" if recovered else f"Heads-up: {d.service} is degrading"
-    blocks = [header(title), *_body(d, owner=owner_label(d.team, slack_group, mention=mention))]
+    owner = owner_label(d.team, slack_group, mention=mention)
+    blocks = [header(title), *_body(d, owner=owner, links=links)]
     seen = f"Seen in {d.sweeps} sweeps since {clock_time(d.first_seen, now=now)}"
     if recovered and d.recovered_at is not None:
         seen += f" · recovered at {clock_time(d.recovered_at, now=now)}"
@@ -144,7 +150,12 @@ def recovered_reply(d: Degradation, *, now: float | None = None) -> str:
 
 
 def incident_intro_blocks(
-    d: Degradation, *, slack_group: str | None, ops_channel: str, now: float | None = None
+    d: Degradation,
+    *,
+    slack_group: str | None,
+    ops_channel: str,
+    now: float | None = None,
+    links: LinkPolicy | None = None,
 ) -> list[Block]:
     """The first message of an incident channel opened from a heads-up: the sweep's evidence."""
     title = header(f"From the health sweep: {d.service} is degrading")
@@ -153,7 +164,7 @@ def incident_intro_blocks(
         f"heads-up in <#{ops_channel}> · an investigation starts below"
     )
     owner = owner_label(d.team, slack_group, mention=False)
-    return [title, *_body(d, owner=owner), context(footer)]
+    return [title, *_body(d, owner=owner, links=links), context(footer)]
 
 
 def incident_intro_text(d: Degradation) -> str:

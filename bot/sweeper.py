@@ -27,7 +27,7 @@ from slack_sdk.web import SlackResponse
 
 from bot.copilot import Copilot
 from bot.dedupe import BotState
-from bot.escape import group_mention
+from bot.escape import LinkPolicy, group_mention
 from bot.headsup import (
     Block,
     headsup_blocks,
@@ -71,8 +71,10 @@ class SweepPoster:
         poll: float = POLL,
         schedule: Callable[[], object] | None = None,
         schedule_every: float = 300.0,
+        links: LinkPolicy | None = None,
     ) -> None:
         self.client = client
+        self.links = links  # the hosts a heads-up may link to
         self.book = book
         self.state = state
         self.channel = channel
@@ -162,7 +164,9 @@ class SweepPoster:
             mention = action.mention
             response = self._post(
                 text=headsup_text(d, slack_group=group, mention=mention),
-                blocks=headsup_blocks(d, slack_group=group, mention=mention, mutes=action.mutes),
+                blocks=headsup_blocks(
+                    d, slack_group=group, mention=mention, mutes=action.mutes, links=self.links
+                ),
             )
             self.state.remember_headsup(d.id, ts=str(response["ts"]), mention=mention)
             return
@@ -177,6 +181,7 @@ class SweepPoster:
                 mention=mention,
                 mutes=action.mutes,
                 incident_channel=self.state.incident_of(d.id),
+                links=self.links,
             ),
         )
         if action.kind == "recovered":
@@ -271,7 +276,9 @@ def open_incident(
     client.chat_postMessage(
         channel=channel,
         text=incident_intro_text(d),
-        blocks=incident_intro_blocks(d, slack_group=group, ops_channel=ops_channel),
+        blocks=incident_intro_blocks(
+            d, slack_group=group, ops_channel=ops_channel, links=copilot.links
+        ),
     )
     copilot.investigate(channel, services=[d.service])
     note = f"Incident channel opened: <#{channel}>; the investigation runs there."
@@ -286,7 +293,12 @@ def open_incident(
             ts=ts,
             text=headsup_text(d, slack_group=group, mention=mention),
             blocks=headsup_blocks(
-                d, slack_group=group, mention=mention, mutes=book.mutes(), incident_channel=channel
+                d,
+                slack_group=group,
+                mention=mention,
+                mutes=book.mutes(),
+                incident_channel=channel,
+                links=copilot.links,
             ),
         )
     return channel

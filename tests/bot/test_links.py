@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from bot.blocks import answer_text, details_text, evidence_line, summary_blocks
 from bot.escape import LinkPolicy, defang, link
+from bot.headsup import headsup_blocks, incident_intro_blocks
 from bot.settings import load_settings
 from investigators.citations import Sentence
 from investigators.pipeline import Finding, Narrative, QaAnswer, Summary
 from investigators.pipeline.brief import Reference
 from investigators.pipeline.summary import RootCause
+from investigators.sweep import Degradation, Evidence, Suspect
 
 POLICY = LinkPolicy.of(
     ["https://github.com", "https://app.datadoghq.com/", "https://kibana.acme.test/logs", None]
@@ -138,3 +140,39 @@ def test_the_policy_comes_from_the_connectors_settings() -> None:
     assert not policy.allows(LOG_URL)
     # Nothing configured, nothing linked.
     assert load_settings(_env_file=None).link_policy().bases == ()
+
+
+def test_a_heads_up_links_only_to_configured_hosts() -> None:
+    suspect = Suspect(
+        service="payments",
+        team="payments",
+        score=0.9,
+        confidence="high",
+        reasons=["errors up"],
+        explains=[],
+        evidence=[Evidence(source="logs", title="pool exhausted", url=LOG_URL)],
+        change=Evidence(
+            source="deploy", title="Deploy v2", url="https://github.com/acme/payments/pull/7"
+        ),
+    )
+    d = Degradation(
+        id="payments-1",
+        service="payments",
+        team="payments",
+        first_window=1,
+        last_window=2,
+        sweeps=2,
+        status="reported",
+        severity="high",
+        first_seen=1_795_132_800.0,
+        reported_at=1_795_133_400.0,
+        recovered_at=None,
+        last=suspect,
+    )
+    for blocks in (
+        headsup_blocks(d, slack_group=None, mention=False, mutes={}, links=POLICY),
+        incident_intro_blocks(d, slack_group=None, ops_channel="C0OPS", links=POLICY),
+    ):
+        text = _text(blocks)
+        assert "<https://github.com/acme/payments/pull/7|Deploy v2>" in text
+        assert "<https://ci.evil.test" not in text and defang(LOG_URL)[:20] in text
