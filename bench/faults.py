@@ -14,9 +14,9 @@ Rows: the bot SIGKILLed (and started again) at three moments; Redis down for 5, 
 Slack answering 500 to, or losing the answer of, each call the delivery makes, or hanging past
 the client's timeout; a worker SIGKILLed mid-job; Datadog answering with mangled point lists.
 
-Then, for the same issue, the hostile-input figures of ``bench/hostile.py`` and
-``bench/inputs.py`` and the HTTP edge's memory under a 100 MB unsigned body, each from its own
-script when present.
+Then, for the same issue, the summary lines of ``bench/hostile.py`` and ``bench/inputs.py``
+(hostile inputs) and of ``bench/slack_edge.py`` (ack latency, and memory under a 100 MB unsigned
+body), each run as its own script.
 
     .venv/bin/python bench/faults.py [--quick] [--latency 0.5] [--deadline 30]
 """
@@ -299,7 +299,7 @@ def main() -> None:
             workers.stop()
             redis_server.stop()
     others = [
-        line for s in ("hostile.py", "inputs.py", "http_edge.py") if (line := _other_bench(s))
+        line for s in ("hostile.py", "inputs.py", "slack_edge.py") if (line := _other_bench(s))
     ]
     for line in others:
         print(line)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import redis
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.copilot import Copilot, Investigations
@@ -30,10 +31,49 @@ from investigators.pipeline.sweep import SweepBook, schedule_sweeps
 RATE_LIMIT_RETRIES = 3
 
 
+#: Web API methods that only read: safe to send again when an answer is lost.
+READ_METHODS = frozenset(
+    {
+        "auth.test",
+        "conversations.info",
+        "conversations.history",
+        "conversations.replies",
+        "conversations.members",
+        "usergroups.users.list",
+        "users.info",
+    }
+)
+
+
+class ReadRetryHandler(RetryHandler):
+    """Retries a read method on a 5xx or a dropped connection (writes are the courier's job).
+
+    A write sent again after a lost answer could post twice; the courier (bot/delivery.py)
+    retries its posts itself, after checking Slack for the first one.
+    """
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        method = request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+        if method not in READ_METHODS:
+            return False
+        if response is not None:
+            return response.status_code >= 500
+        return isinstance(error, OSError | TimeoutError)
+
+
 def web_client(settings: Settings) -> WebClient:
-    """A Web API client for the bot token, retrying 429s after their Retry-After."""
+    """A Web API client for the bot token, retrying reads on 5xx (429s: see create_app)."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url)
+    client = WebClient(token=token, base_url=settings.slack_api_url)
+    client.retry_handlers.append(ReadRetryHandler(max_retry_count=2))
+    return client
 
 
 class CopilotApp(App):

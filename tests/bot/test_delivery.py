@@ -183,3 +183,14 @@ def test_a_bot_killed_right_after_the_ack_still_delivers_once(
             print("KEY", k, redis.Redis.from_url(own_redis.url).type(k))
         raise
     assert eventually(lambda: _nothing_due(own_redis.url), what="nothing left due")
+
+
+def test_slack_503s_on_reads_are_retried(
+    slack: ServedSlack, bot: BotProcess, own_redis: RedisServer
+) -> None:
+    ws = slack.workspace
+    ws.fail("conversations.info", status=503, times=2)
+    ws.fail("conversations.history", status=502, times=1)
+    channel = _start(bot, ws, "inc-4105-slack-reads")
+    _delivered_once(ws, channel)
+    assert [c.status for c in ws.calls if c.method == "conversations.info"][:3] == [503, 503, 200]
