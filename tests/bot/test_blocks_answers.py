@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from bot.answers import HELP, answer
+from bot.answers import HELP, MAX_ANSWER, answer, is_command
 from bot.blocks import (
     MAX_BLOCKS,
     MAX_SECTION,
@@ -15,7 +16,8 @@ from bot.blocks import (
 )
 from bot.commands import parse_rca, parse_window
 from investigators.catalog import load_catalog
-from investigators.pipeline import Finding, Summary
+from investigators.pipeline import Finding, Record, Summary
+from investigators.pipeline.steps import SourceRecord
 from investigators.pipeline.summary import Notify, RootCause
 
 CATALOG = Path(__file__).resolve().parents[2] / "manifests" / "services.yaml"
@@ -130,6 +132,128 @@ def test_thread_answers_come_from_the_record() -> None:
     assert "16x" in answer("evidence", summary=s, record=None, catalog=catalog)
     assert answer("what is love", summary=s, record=None, catalog=catalog) == HELP
     assert "still running" in answer("timings", summary=s, record=None, catalog=catalog)
+
+
+def _flood(evidence: int = 100) -> Summary:
+    """A summary whose every list and text is far longer than Slack would show."""
+    s = _summary(evidence=0)
+    s.evidence = [
+        Finding(
+            id=f"logs-svc-{i}",
+            source="logs",
+            kind="anomaly",
+            service="payments",
+            title=f"finding-{i:03d} " + "R&D <b> " * 1_000,
+            numbers={"ratio": float(i)},
+            url="https://kibana.test/d?q=" + "x" * 20_000,
+            details={"samples": ["timeout " * 2_000] * 5},
+        )
+        for i in range(evidence)
+    ]
+    s.evidence += [
+        Finding(
+            id=f"changes-{i}", source="changes", kind="deploy", service="payments", title=f"c{i}"
+        )
+        for i in range(40)
+    ]
+    assert s.root_cause is not None
+    s.root_cause.reasons = ["errors & timeouts <x> " * 2_000 for _ in range(1_000)]
+    s.ranking[1]["reasons"] = ["late onset & more " * 3_000 for _ in range(500)]
+    return s
+
+
+def _record(steps: int) -> Record:
+    step = SourceRecord(
+        step="scan:logs " * 100,
+        status="ok",
+        error=None,
+        attempt=1,
+        seconds=0.5,
+        started_at=0.0,
+        findings=1,
+        queries=[{"what": "q " * 1_000, "seconds": 0.1, "ok": False, "error": "e" * 5_000}] * 9,
+    )
+    return Record.model_construct(steps=[step] * steps, phases={"scan": 1.0}, finished_by="done")
+
+
+def test_no_thread_answer_outgrows_a_slack_message() -> None:
+    # Answers go out as a message's text (Slack cuts it at 40,000 characters), with room left
+    # for the line the copilot adds when the language model could not answer.
+    assert MAX_ANSWER + 1_200 <= 40_000
+    s, record = _flood(), _record(10_000)
+    for question in [
+        "evidence",
+        "evidence 3",
+        "why not payments",
+        "why not orders",
+        "logs payments",
+        "changes",
+        "timings",
+        "queries",
+    ]:
+        text = answer(question, summary=s, record=record, catalog=None)
+        assert len(text) <= MAX_ANSWER, question
+        assert "<b>" not in text and "<x>" not in text
+
+
+def test_evidence_comes_a_page_at_a_time_and_every_finding_is_on_one() -> None:
+    s = _flood(evidence=100)
+    total = len(s.evidence)
+    pages = -(-total // 15)
+
+    first = answer("evidence", summary=s, record=None)
+    assert f"… and {total - 15} more findings: `evidence 2` shows the next" in first
+    assert "… and 988 more reasons, not shown" in first
+    seen = []
+    for page in range(1, pages + 1):
+        text = answer(f"<@U0BOT> evidence {page}", summary=s, record=None)
+        assert is_command(f"<@U0BOT> evidence {page}")
+        if page > 1:
+            assert text.startswith(f"*Evidence, page {page} of {pages}*")
+        seen += re.findall(r"finding-\d{3}|\bc\d+\b", text)
+        assert ("`evidence " + str(page + 1) + "` shows the next" in text) == (page < pages)
+    assert seen == [f"finding-{i:03d}" for i in range(100)] + [f"c{i}" for i in range(40)]
+    assert answer("evidence page 2", summary=s, record=None) == answer(
+        "evidence 2", summary=s, record=None
+    )
+    beyond = answer(f"evidence {pages + 1}", summary=s, record=None)
+    assert f"{pages} pages of evidence ({total} findings)" in beyond
+    one = answer("evidence 2", summary=_summary(), record=None)
+    assert one == "There is one page of evidence (9 findings): `evidence` shows it."
+
+
+def test_a_link_too_long_for_a_line_is_left_out_and_the_finding_kept() -> None:
+    text = answer("evidence", summary=_flood(evidence=3), record=None)
+    assert "finding-000" in text and "finding-002" in text
+    assert "kibana.test" not in text
+
+
+def test_why_not_lists_a_dozen_reasons_and_counts_the_rest() -> None:
+    s = _flood()
+    root = answer("why not payments", summary=s, record=None)
+    assert root.startswith("`payments` *is* the likely root cause: errors &amp; timeouts")
+    assert root.endswith("; … and 988 more reasons, not shown")
+    ranked = answer("why not orders", summary=s, record=None)
+    assert ranked.startswith("`orders` ranked #2 with score 0.20 (low) (the root cause is")
+    assert ranked.endswith("; … and 488 more reasons, not shown")
+
+
+def test_logs_and_changes_say_how_many_more_and_where_they_are() -> None:
+    s = _flood()
+    logs = answer("logs payments", summary=s, record=None)
+    assert "… and 85 more log findings: `evidence` lists every finding" in logs
+    changes = answer("changes", summary=s, record=None)
+    assert changes.endswith(
+        "… and 30 more changes: `evidence` lists every finding, a page at a time"
+    )
+
+
+def test_timings_and_queries_of_a_huge_record_count_what_they_leave_out() -> None:
+    record = _record(10_000)
+    timings = answer("timings", summary=_summary(), record=record)
+    assert re.search(r"… and [\d,]+ more steps, not shown: too long for Slack$", timings)
+    queries = answer("queries", summary=_summary(), record=record)
+    assert re.search(r"… and [\d,]+ more queries, not shown: too long for Slack$", queries)
 
 
 def test_rca_arguments() -> None:
