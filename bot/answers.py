@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from bot.blocks import evidence_line
-from bot.escape import code, escape
+from bot.escape import LinkPolicy, code, escape
 from investigators.catalog import Catalog
 from investigators.pipeline import Finding, Record, Summary
 
@@ -79,20 +79,25 @@ def is_command(question: str) -> bool:
 
 
 def answer(
-    question: str, *, summary: Summary, record: Record | None, catalog: Catalog | None = None
+    question: str,
+    *,
+    summary: Summary,
+    record: Record | None,
+    catalog: Catalog | None = None,
+    links: LinkPolicy | None = None,
 ) -> str:
     """A useful answer to a question about the investigation, or the help text."""
     text = _MENTION.sub(" ", question).strip().lower()
     if match := re.match(r"^why not\s+(.+)$", text):
         return _why_not(match.group(1), summary=summary, catalog=catalog)
     if match := re.match(r"^(?:show\s+)?logs?(?:\s+(?:for|of))?\s+(.+)$", text):
-        return _logs(match.group(1), summary=summary, record=record, catalog=catalog)
+        return _logs(match.group(1), summary=summary, record=record, catalog=catalog, links=links)
     if match := _CHANGES.match(text):
-        return _changes(match.group(1), summary=summary, catalog=catalog)
+        return _changes(match.group(1), summary=summary, catalog=catalog, links=links)
     if match := re.match(r"^evidence\s+(?:page\s+)?(\d+)\W*$", text):
-        return _evidence(summary, page=int(match.group(1)))
+        return _evidence(summary, page=int(match.group(1)), links=links)
     if re.match(r"^(evidence|why|how sure|confidence)\b", text):
-        return _evidence(summary)
+        return _evidence(summary, links=links)
     if re.match(r"^(timings?|how long|time)\b", text):
         return _timings(record)
     if re.match(r"^quer(y|ies)\b", text):
@@ -124,12 +129,19 @@ def _why_not(word: str, *, summary: Summary, catalog: Catalog | None) -> str:
     return f"{code(name)} showed no anomaly in the scanned telemetry{lead}: not a suspect."
 
 
-def _logs(word: str, *, summary: Summary, record: Record | None, catalog: Catalog | None) -> str:
+def _logs(
+    word: str,
+    *,
+    summary: Summary,
+    record: Record | None,
+    catalog: Catalog | None,
+    links: LinkPolicy | None,
+) -> str:
     name = _service(word, catalog, summary)
     if name is None:
         return _unknown(word, catalog)
     found = [f for f in summary.evidence if f.source == "logs" and f.service == name]
-    lines = [_line(f) for f in found[:EVIDENCE_PAGE]]
+    lines = [_line(f, links) for f in found[:EVIDENCE_PAGE]]
     for f in found[:EVIDENCE_PAGE]:
         samples = f.details.get("samples")
         for sample in samples[:3] if isinstance(samples, list) else []:
@@ -152,7 +164,9 @@ def _logs(word: str, *, summary: Summary, record: Record | None, catalog: Catalo
     return _fit([f"*Logs of {code(name)}*"], lines, count=len(lines))
 
 
-def _changes(word: str, *, summary: Summary, catalog: Catalog | None) -> str:
+def _changes(
+    word: str, *, summary: Summary, catalog: Catalog | None, links: LinkPolicy | None
+) -> str:
     name = _service(word, catalog, summary) if word.strip() else None
     if word.strip() and name is None:
         return _unknown(word, catalog)
@@ -161,14 +175,14 @@ def _changes(word: str, *, summary: Summary, catalog: Catalog | None) -> str:
         where = f" to {code(name)}" if name else ""
         return f"No change{where} found shortly before the onset."
     more = f"… and {len(found) - 10} more changes: {_EVERY_FINDING}" if len(found) > 10 else ""
-    shown = [_line(f) for f in found[:10]]
+    shown = [_line(f, links) for f in found[:10]]
     return _fit(["*Changes*"], shown, count=len(shown), end=more, what="changes")
 
 
 _EVERY_FINDING = "`evidence` lists every finding, a page at a time"
 
 
-def _evidence(summary: Summary, *, page: int = 1) -> str:
+def _evidence(summary: Summary, *, page: int = 1, links: LinkPolicy | None = None) -> str:
     """One page of the evidence: the root cause's reasons first, then the findings."""
     findings = summary.evidence
     pages = max(1, -(-len(findings) // EVIDENCE_PAGE))
@@ -191,7 +205,7 @@ def _evidence(summary: Summary, *, page: int = 1) -> str:
     shown = findings[(page - 1) * EVIDENCE_PAGE : page * EVIDENCE_PAGE]
     left = len(findings) - (page - 1) * EVIDENCE_PAGE - len(shown)
     following = f"… and {left} more findings: `evidence {page + 1}` shows the next" if left else ""
-    lines = [_line(f) for f in shown]
+    lines = [_line(f, links) for f in shown]
     text = _fit(head, lines, count=len(lines), end=following, what="findings")
     return text or "No evidence was collected."
 
@@ -224,9 +238,9 @@ def _queries(record: Record | None) -> str:
     return _fit(["*Queries*"], lines, count=count, what="queries")
 
 
-def _line(f: Finding) -> str:
+def _line(f: Finding, links: LinkPolicy | None) -> str:
     """A finding's evidence line; without its link when the link alone would be too long."""
-    line = evidence_line(f)
+    line = evidence_line(f, links=links)
     if len(line) <= MAX_LINE:
         return line
     numbers = ", ".join(f"{k} {v:g}" for k, v in list(f.numbers.items())[:4])

@@ -214,6 +214,7 @@ class Copilot:
             summary=summary,
             record=self.executor.record(investigation_id),
             catalog=self.catalog(),
+            links=self.links,
         )
         why = found.reason if found is not None else "no answer"
         return f"{fixed}\n_The language model could not answer ({escape(why, limit=200)})._"

@@ -314,6 +314,7 @@ def _reply(copilot: Copilot, state: BotState, event: dict[str, Any], *, thread_o
                 summary=summary,
                 record=copilot.executor.record(investigation_id),
                 catalog=copilot.catalog(),
+                links=copilot.links,
             )
     copilot.client.chat_postMessage(
         channel=channel, thread_ts=str(thread_ts or event["ts"]), text=text

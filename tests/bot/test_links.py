@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.answers import answer
 from bot.blocks import answer_text, details_text, evidence_line, summary_blocks
 from bot.escape import LinkPolicy, defang, link
 from bot.headsup import headsup_blocks, incident_intro_blocks
@@ -176,3 +177,13 @@ def test_a_heads_up_links_only_to_configured_hosts() -> None:
         text = _text(blocks)
         assert "<https://github.com/acme/payments/pull/7|Deploy v2>" in text
         assert "<https://ci.evil.test" not in text and defang(LOG_URL)[:20] in text
+
+
+def test_thread_commands_link_only_to_configured_hosts() -> None:
+    summary = _summary()
+    for question in ("evidence", "changes payments", "evidence 1"):
+        text = answer(question, summary=summary, record=None, links=POLICY)
+        assert "<https://ci.evil.test" not in text, question
+    assert "<https://github.com/acme/payments/commit/abc|" in answer(
+        "evidence", summary=summary, record=None, links=POLICY
+    )
