@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import operator
 import re
 import weakref
 from collections.abc import Iterable, Sequence
@@ -129,20 +128,31 @@ class _Matcher:
         """
         if not self.bridges or len(words) < 2:
             return words
-        if distinct is not None:  # each word's ends taken once
-            lasts_of = {word: word.rpartition(b"-")[2] for word in distinct}
-            firsts_of = {word: word.partition(b"-")[0] for word in distinct}
-            lasts = map(lasts_of.__getitem__, words)
-            firsts = map(firsts_of.__getitem__, words[1:])
+        if distinct is not None:  # few words, many times: each pair of them looked at once
+            index = {word: i for i, word in enumerate(distinct)}
+            ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
+            pairs = ids[:-1] * len(index) + ids[1:]
+            words_of = list(index)
+            bridged = [
+                code
+                for code in np.unique(pairs).tolist()
+                if (
+                    words_of[code // len(index)].rpartition(b"-")[2],
+                    words_of[code % len(index)].partition(b"-")[0],
+                )
+                in self.bridges
+            ]
+            joined = np.isin(pairs, bridged)
         else:
             lasts = map(itemgetter(2), map(bytes.rpartition, words, repeat(b"-")))
             firsts = map(itemgetter(0), map(bytes.partition, words[1:], repeat(b"-")))
-        joined = list(map(self.bridges.__contains__, zip(lasts, firsts, strict=False)))
-        if not any(joined):
+            pairs_joined = map(self.bridges.__contains__, zip(lasts, firsts, strict=False))
+            joined = np.fromiter(pairs_joined, dtype=bool, count=len(words) - 1)
+        if not joined.any():
             return words
-        if all(joined):
+        if joined.all():
             return [b" ".join(words)]
-        cuts = [0, *compress(count(1), map(operator.not_, joined)), len(words)]
+        cuts = [0, *(np.flatnonzero(~joined) + 1).tolist(), len(words)]
         return [b" ".join(words[a:b]) for a, b in itertools.pairwise(cuts)]
 
     def _unit(self, unit: bytes) -> tuple[tuple[str, int], ...]:
@@ -160,6 +170,8 @@ class _Matcher:
     def first_in(self, parts: Sequence[bytes]) -> dict[str, int]:
         """Each service named in the parts, with the part index of its first kept find."""
         if len(parts) > _LONG:
+            if self.root.keys().isdisjoint(parts):
+                return {}
             if self._long is None:
                 self._long = _LongReader(self.terms)
             return self._long.first_in(parts)
