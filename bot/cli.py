@@ -254,7 +254,12 @@ def _cmd_bot(args: argparse.Namespace, out: TextIO) -> int:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         out.write("incident-copilot bot: Socket Mode\n")
-        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        try:
+            SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            app.stop()  # what is due stays in Redis for the next process
         return 0
     from bot.server import EVENTS_PATH, http_server, redis_and_workers
 
