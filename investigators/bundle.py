@@ -452,7 +452,8 @@ def parse_points(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
         raise BundleError(f"{path}[{bad}]", "timestamp is not RFC 3339 or a number")
     if times.size and not (times.min() >= EARLIEST and times.max() <= LATEST):
         bad = int(np.flatnonzero((times < EARLIEST) | (times > LATEST))[0])
-        raise BundleError(f"{path}[{bad}]", _out_of_range(float(times[bad]), number=True))
+        number = b'"' not in raw  # no RFC 3339 string among them: perhaps milliseconds
+        raise BundleError(f"{path}[{bad}]", _out_of_range(float(times[bad]), number=number))
     if times.size > 1 and np.any(np.diff(times) < 0):
         order = np.argsort(times, kind="stable")
         times, values = times[order], values[order]
