@@ -119,7 +119,7 @@ def _degradation(
             Evidence(source="metrics", title="p95 latency 2.1 s", url=""),
         ],
         change=Evidence(
-            source="deploy", title="Deploy v2.4.1", url="https://github.example/org/r/pull/7"
+            source="deploy", title="Deploy v2.4.1", url="https://github.com/org/r/pull/7"
         ),
     )
     return Degradation(
@@ -171,7 +171,7 @@ def test_one_heads_up_edited_as_sweeps_confirm_then_recovered_in_its_thread(
     assert text.count("<!subteam^") == 2  # in the blocks and the fallback, nobody else
     assert not any(m in text for m in MENTIONS)
     assert "&lt;!channel&gt;" in text  # the hostile evidence title, shown but inert
-    assert "<https://github.example/org/r/pull/7|Deploy v2.4.1>" in text  # the change, linked
+    assert "<https://github.com/org/r/pull/7|Deploy v2.4.1>" in text  # the change, linked
     assert "checkout-api" in text and "Seen in 2 sweeps" in text
     assert f"Muted: {muted} until" in text
     assert any(b["type"] == "actions" for b in posted[0]["blocks"])
