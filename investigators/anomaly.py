@@ -309,9 +309,14 @@ def _score_block(
     ahead = np.arange(0, after)
     pad = max(before, after)
     # Medians of windows in single precision: half the memory traffic, and 7 significant
-    # digits are plenty to say how far a series moved.
-    filler = np.full((rows, pad), np.nan, dtype=np.float32)
-    padded = np.concatenate([filler, values.astype(np.float32), filler], axis=1)
+    # digits are plenty to say how far a series moved. Values beyond its range keep double.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        largest = float(np.nanmax(np.abs(values))) if values.size else 0.0
+    single = not np.isfinite(largest) or largest < 1e37
+    dtype = np.float32 if single else np.float64
+    filler = np.full((rows, pad), np.nan, dtype=dtype)
+    padded = np.concatenate([filler, values.astype(dtype), filler], axis=1)
     level_at = _median(_windows(padded, pad, positions, back)).astype(np.float64)
     after_at = _median(_windows(padded, pad, positions, ahead)).astype(np.float64)
     # Where a whole before-window is a gap (a collector that fell over when the trouble began),
@@ -434,6 +439,10 @@ def comovement(lead: SeriesAnomaly, other: SeriesAnomaly, *, around: float) -> f
     if np.count_nonzero(ok) < 4:
         return 0.0
     a, b = a[ok], b[ok]
+    # Correlation does not care about scale: bring both to at most 1 first, so that values
+    # near the float range cannot overflow on the way.
+    a = a / max(float(np.max(np.abs(a))), np.finfo(np.float64).tiny)
+    b = b / max(float(np.max(np.abs(b))), np.finfo(np.float64).tiny)
     sa, sb = float(np.std(a)), float(np.std(b))
     if sa == 0.0 or sb == 0.0:
         return 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,6 +11,8 @@ from synth import DETECTED, noisy_series
 
 from investigators.anomaly import THRESHOLD, Z_CAP, SeriesAnomaly, is_intrinsic, score_series
 from investigators.bundle import MetricKind, Series
+from investigators.rca import rank
+from sandbox.scenarios import generate_scenario
 
 #: When the synthetic faults begin: two minutes before the alert fired.
 STEP_AT = DETECTED - 120
@@ -250,3 +253,14 @@ def test_a_tiny_smooth_memory_rise_is_not_anomalous() -> None:
         )
         (a,) = score_series([series], detected_at=DETECTED)
         assert not a.anomalous, name
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e38])
+def test_values_near_the_ends_of_the_float_range_rank_without_overflow(scale: float) -> None:
+    bundle = generate_scenario(seed=1, services=20, fault="bad-deploy").bundle
+    bundle.metrics = [
+        dataclasses.replace(m, values=m.values * scale) if i % 2 == 0 else m
+        for i, m in enumerate(bundle.metrics)
+    ]
+    ranking = rank(bundle)  # warnings are errors here: an overflow would fail it
+    assert all(np.isfinite(r.score) for r in ranking.ranking)
