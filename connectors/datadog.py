@@ -43,6 +43,25 @@ def _tags_of(tags: Sequence[str], key: str) -> list[str]:
     return [t[len(prefix) :] for t in tags if isinstance(t, str) and t.startswith(prefix)]
 
 
+def _unit_of(item: Mapping[str, Any]) -> str | None:
+    """A series' unit from Datadog's ``[unit, per_unit]`` pair, e.g. ``%`` or ``B/s``.
+
+    Either entry may be null, and the API also answers ``"unit": null`` for a metric without
+    unit metadata (the OpenAPI description does not say so): both mean no unit.
+    """
+    pair = item.get("unit")
+    if not isinstance(pair, list):
+        return None
+    names: list[str | None] = []
+    for entry in pair[:2]:
+        name = (entry.get("short_name") or entry.get("name")) if isinstance(entry, dict) else None
+        names.append(str(name) if name else None)
+    unit, per = [*names, None, None][:2]
+    if per is not None:
+        return f"{unit or 1}/{per}"
+    return unit
+
+
 class DatadogMetrics:
     """A :class:`~connectors.base.MetricSource` over the Datadog API."""
 
@@ -138,7 +157,7 @@ class DatadogMetrics:
                 query=query,
                 times=times,
                 values=values,
-                unit=signal.unit,
+                unit=signal.unit or _unit_of(item),
                 url=self.metric_url(signal_name, service=service, start=start, end=end),
             )
         return found

@@ -5,7 +5,9 @@
 well above its early median at ``now``, or when the service is an incident symptom),
 ``/api/v1/events`` (the bundle's changes as events) and ``/api/v1/service_dependencies``.
 Wrong or missing keys get Datadog's ``403 {"errors": ["Forbidden"]}``; faults come from
-:mod:`sandbox.faults`.
+:mod:`sandbox.faults`. Answers conform to ``datadog-api-client``'s v1 models, strictly
+(``tests/conformance``): a series' ``unit`` is the ``[unit, per_unit]`` pair, and an event without
+a host leaves ``host`` out rather than sending the ``null`` the models do not allow.
 """
 
 from __future__ import annotations
@@ -51,8 +53,33 @@ class DatadogStandinConfig:
 def datadog_error(status: int, message: str) -> dict[str, Any]:
     """Datadog's error body; in a 200 the query endpoint says ``status: error`` instead."""
     if status == 200:
-        return {"status": "error", "res_type": "time_series", "error": message, "series": None}
+        return {"status": "error", "res_type": "time_series", "error": message, "series": []}
     return {"errors": [message]}
+
+
+def _unit(name: str, *, family: str, plural: str, scale: float, short: str) -> dict[str, Any]:
+    return {
+        "family": family,
+        "name": name,
+        "plural": plural,
+        "scale_factor": scale,
+        "short_name": short,
+    }
+
+
+# Entries of Datadog's unit catalogue, as a query answer describes a series' unit.
+_SECOND = _unit("second", family="time", plural="seconds", scale=1.0, short="s")
+_MILLISECOND = _unit("millisecond", family="time", plural="milliseconds", scale=0.001, short="ms")
+_PERCENT = _unit("percent", family="percentage", plural="percent", scale=1.0, short="%")
+_UNITS = {"s": _SECOND, "second": _SECOND, "ms": _MILLISECOND, "millisecond": _MILLISECOND}
+_UNITS |= {"percent": _PERCENT, "%": _PERCENT}
+_KIND_UNITS = {MetricKind.LATENCY: _SECOND, MetricKind.SATURATION: _PERCENT}
+
+
+def _unit_pair(series: Series, fn: str | None) -> list[dict[str, Any] | None]:
+    """Datadog's ``unit``: the unit and the per-unit (``bytes`` per ``second``), each or null."""
+    primary = _UNITS.get(series.unit or "") or _KIND_UNITS.get(series.kind)
+    return [primary, _SECOND if fn == ".as_rate()" else None]
 
 
 def _series_index(
@@ -170,8 +197,6 @@ class _Telemetry:
             "alert_type": "info",
             "priority": "normal",
             "source_type_name": "deployment" if kind == "deploy" else "change",
-            "host": None,
-            "device_name": None,
             "url": f"/event/event?id={ident}",
             "is_aggregate": False,
             "payload": "{}",
@@ -249,7 +274,7 @@ async def _query(request: web.Request) -> web.Response:
             {
                 "metric": metric,
                 "display_name": metric,
-                "unit": None,
+                "unit": _unit_pair(series, match["fn"]),
                 "pointlist": points,
                 "start": int(points[0][0]),
                 "end": int(points[-1][0] + interval * 1000 - 1),
