@@ -4,7 +4,9 @@ One call is one ``POST /v1/messages`` (tools included), bounded by the caller's 
 the client's own timeout and retries sit inside an ``asyncio`` deadline, so an overloaded or
 unreachable API costs at most ``timeout`` seconds. Its errors become the connector error tree
 (:mod:`connectors.errors`): a refused key is an :class:`AuthError`, a 429 is
-:class:`RateLimited`, a 529, a 5xx, a timeout or a refused connection :class:`SourceUnavailable`.
+:class:`RateLimited`, a 529, a 5xx (504 ``timeout_error`` included), a timeout or a refused
+connection :class:`SourceUnavailable`, and a 200 that carries an error instead of a message a
+:class:`BadResponse`.
 """
 
 from __future__ import annotations
@@ -47,10 +49,16 @@ def connector_error(exc: BaseException, *, timeout: float) -> ConnectorError:
         return RateLimited(NAME, "rate limited (429)", retry_after=_retry_after(exc))
     if isinstance(exc, anthropic.OverloadedError):
         return SourceUnavailable(NAME, "the API is overloaded (529)")
+    if isinstance(exc, anthropic.GatewayTimeoutError):
+        return SourceUnavailable(NAME, "the API timed out on the request (504)")
     if isinstance(exc, anthropic.InternalServerError):
         return SourceUnavailable(NAME, f"server error ({exc.status_code})")
     if isinstance(exc, anthropic.APIConnectionError):
         return SourceUnavailable(NAME, "unreachable: check ANTHROPIC_BASE_URL and the network")
+    if isinstance(exc, anthropic.PaymentRequiredError):
+        return ConnectorError(
+            NAME, "billing problem (402): check the organisation's plan and credit balance"
+        )
     if isinstance(exc, anthropic.APIStatusError):
         return ConnectorError(NAME, f"request refused ({exc.status_code}): {exc.message}")
     return BadResponse(NAME, f"unreadable answer: {exc}")
@@ -103,6 +111,8 @@ class AnthropicModel:
             )
         except (anthropic.AnthropicError, TimeoutError) as exc:
             raise connector_error(exc, timeout=timeout) from exc
+        if message.type != "message" or not isinstance(message.content, list):
+            raise BadResponse(NAME, f"a 200 without a message: {_error_in(message)}")
         content = [block.model_dump(exclude_none=True) for block in message.content]
         text = "".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
         calls = [
@@ -143,6 +153,13 @@ class AnthropicModel:
     async def aclose(self) -> None:
         """Close the client's connections."""
         await self.client.close()
+
+
+def _error_in(message: anthropic.types.Message) -> str:
+    """What an error body read as a message says (the client builds it without checking)."""
+    error = (message.model_extra or {}).get("error")
+    detail = error.get("message") if isinstance(error, dict) else None
+    return str(detail or "unreadable answer")
 
 
 def _sendable(block: dict[str, Any]) -> dict[str, Any]:

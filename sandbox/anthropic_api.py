@@ -3,9 +3,13 @@
 ``POST /v1/messages`` and ``POST /v1/messages/count_tokens`` check the key (``x-api-key``, or
 ``Authorization: Bearer`` as the anthropic 2.x client sends it) and ``anthropic-version``,
 validate the body and answer in the documented shapes (``msg_`` ids, ``text`` and ``tool_use``
-blocks, ``stop_reason``, ``usage``, a ``request-id`` header); errors use Anthropic's
-``{"type": "error", "error": {...}, "request_id": ...}`` body. Streaming is not supported.
-Tokens are estimated as characters / 4.
+blocks, ``stop_reason``, ``usage``, a ``request-id`` header), every field the API always sends
+included (``container``, ``stop_details``, ``usage.cache_creation``, ``usage.service_tier``,
+``usage.server_tool_use``, a text's ``citations``, a tool_use's ``caller``). ``stop_sequences``
+end the answer where the text produces one, and ``stream: true`` answers in Server-Sent Events
+(message_start, content_block_start/delta/stop, ping, message_delta, message_stop). Errors use
+Anthropic's ``{"type": "error", "error": {...}, "request_id": ...}`` body and the types its
+documentation lists per status. Tokens are estimated as characters / 4.
 
 The "model" is deterministic. It reads the ``<incident>``, ``<evidence>`` and ``<question>``
 blocks of the prompt (JSON inside, ``<`` escaped as ``\\u003c``) and writes a cited narrative,
@@ -31,14 +35,16 @@ from aiohttp import web
 
 from sandbox.faults import RecordedRequest, install_faults
 
-_ERROR_TYPES = {
+_ERROR_TYPES = {  # https://docs.anthropic.com/en/api/errors
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     413: "request_too_large",
     429: "rate_limit_error",
     500: "api_error",
+    504: "timeout_error",
     529: "overloaded_error",
 }
 _INJECTION = "ignore previous instructions"
@@ -116,8 +122,13 @@ def _invalid(body: Any, *, need_max_tokens: bool) -> str | None:
     limit = body.get("max_tokens")
     if need_max_tokens and (type(limit) is not int or limit < 1):
         return "max_tokens: Input should be a positive integer"
-    if body.get("stream"):
-        return "stream: streaming is not supported by the stand-in"
+    if not isinstance(body.get("stream", False), bool):
+        return "stream: Input should be a valid boolean"
+    stops = body.get("stop_sequences")
+    if stops is not None and (
+        not isinstance(stops, list) or not all(isinstance(x, str) and x for x in stops)
+    ):
+        return "stop_sequences: Input should be a list of non-empty strings"
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: Input should be a non-empty list"
@@ -390,16 +401,59 @@ def _reply(prompt: _Prompt, config: AnthropicStandinConfig) -> list[Block]:
     return [{"type": "text", "text": text}]
 
 
-def _within(content: list[Block], max_tokens: int) -> tuple[list[Block], str, int]:
-    """Content cut to ``max_tokens`` (by the chars / 4 estimate), its stop reason and its size."""
+def _stopped(content: list[Block], stops: list[str]) -> tuple[list[Block], str | None]:
+    """Content up to the first stop sequence the text produces (left out, as the API does)."""
+    kept: list[Block] = []
+    for block in content:
+        if block["type"] == "text":
+            found = [(i, s) for s in stops if (i := block["text"].find(s)) >= 0]
+            if found:
+                at, stop = min(found)
+                return [*kept, {**block, "text": block["text"][:at]}], stop
+        kept.append(block)
+    return kept, None
+
+
+def _within(
+    content: list[Block], max_tokens: int, stops: list[str]
+) -> tuple[list[Block], str, str | None, int]:
+    """Content cut at a stop sequence and to ``max_tokens`` (by the chars / 4 estimate), its
+    stop reason, the stop sequence met and its size."""
+    content, stop_sequence = _stopped(content, stops)
     chars = sum(
         len(b["text"]) if b["type"] == "text" else len(json.dumps(b["input"])) for b in content
     )
     if math.ceil(chars / 4) <= max_tokens:
-        stop = "tool_use" if content[-1]["type"] == "tool_use" else "end_turn"
-        return content, stop, max(1, math.ceil(chars / 4))
+        if stop_sequence is not None:
+            stop = "stop_sequence"
+        else:
+            stop = "tool_use" if content[-1]["type"] == "tool_use" else "end_turn"
+        return content, stop, stop_sequence, max(1, math.ceil(chars / 4))
     text = "".join(b["text"] for b in content if b["type"] == "text")[: max_tokens * 4]
-    return [{"type": "text", "text": text}], "max_tokens", max(1, math.ceil(len(text) / 4))
+    return [{"type": "text", "text": text}], "max_tokens", None, max(1, math.ceil(len(text) / 4))
+
+
+def _as_returned(block: Block) -> Block:
+    """A block with the fields the API always sends: a text's ``citations`` (null when nothing
+    is cited) and a tool_use's ``caller`` (the model itself, not a server tool)."""
+    if block["type"] == "text":
+        return {**block, "citations": None}
+    if block["type"] == "tool_use":
+        return {"id": block["id"], "caller": {"type": "direct"}, **block}
+    return block
+
+
+def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    """``usage`` with every field the API sends, caching and server tools unused."""
+    return {
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": output_tokens,
+        "server_tool_use": None,
+        "service_tier": "standard",
+    }
 
 
 async def _accepted(request: web.Request, *, generate: bool) -> dict[str, Any] | web.Response:
@@ -420,25 +474,87 @@ async def _accepted(request: web.Request, *, generate: bool) -> dict[str, Any] |
     return body
 
 
-async def _messages(request: web.Request) -> web.Response:
+async def _messages(request: web.Request) -> web.StreamResponse:
     body = await _accepted(request, generate=True)
     if isinstance(body, web.Response):
         return body
     prompt = _Prompt(body)
-    content, stop, output_tokens = _within(_reply(prompt, request.app[_CONFIG]), body["max_tokens"])
-    usage = {"input_tokens": _input_tokens(body), "output_tokens": output_tokens}
-    usage |= {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    reply = _reply(prompt, request.app[_CONFIG])
+    content, stop, stop_sequence, output_tokens = _within(
+        reply, body["max_tokens"], body.get("stop_sequences") or []
+    )
     message = {
         "id": _new_id("msg_", prompt.hash),
         "type": "message",
         "role": "assistant",
         "model": body["model"],
-        "content": content,
+        "content": [_as_returned(b) for b in content],
         "stop_reason": stop,
-        "stop_sequence": None,
-        "usage": usage,
+        "stop_sequence": stop_sequence,
+        "stop_details": None,
+        "container": None,
+        "usage": _usage(_input_tokens(body), output_tokens),
     }
-    return web.json_response(message, headers={"request-id": _new_id("req_", prompt.hash)})
+    headers = {"request-id": _new_id("req_", prompt.hash)}
+    if body.get("stream"):
+        return await _stream(request, message, headers)
+    return web.json_response(message, headers=headers)
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+
+
+def _pieces(text: str, words: int = 3) -> list[str]:
+    """Text in the few-word chunks a model streams; joined, they give the text back."""
+    tokens = re.findall(r"\S+\s*|\s+", text)
+    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
+
+
+async def _stream(
+    request: web.Request, message: dict[str, Any], headers: dict[str, str]
+) -> web.StreamResponse:
+    """``message`` as Server-Sent Events, in the documented order: message_start, then per
+    block content_block_start, content_block_delta..., content_block_stop (a ping after the
+    first start), then message_delta (stop reason, output tokens) and message_stop."""
+    response = web.StreamResponse(
+        headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+    start["usage"] = {**usage, "output_tokens": 1}
+    await response.write(_event("message_start", {"message": start}))
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            opening, deltas = (
+                {**block, "text": ""},
+                [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"])],
+            )
+        else:
+            opening = {**block, "input": {}}
+            partial = json.dumps(block["input"])
+            deltas = [{"type": "input_json_delta", "partial_json": ""}]
+            deltas += [{"type": "input_json_delta", "partial_json": p} for p in _pieces(partial)]
+        await response.write(
+            _event("content_block_start", {"index": index, "content_block": opening})
+        )
+        if index == 0:
+            await response.write(_event("ping", {}))
+        for delta in deltas:
+            await response.write(_event("content_block_delta", {"index": index, "delta": delta}))
+        await response.write(_event("content_block_stop", {"index": index}))
+    ending: dict[str, Any] = {
+        "stop_reason": message["stop_reason"],
+        "stop_sequence": message["stop_sequence"],
+        "stop_details": None,
+        "container": None,
+    }
+    delta_usage = {k: v for k, v in usage.items() if k not in ("cache_creation", "service_tier")}
+    await response.write(_event("message_delta", {"delta": ending, "usage": delta_usage}))
+    await response.write(_event("message_stop", {}))
+    await response.write_eof()
+    return response
 
 
 async def _count_tokens(request: web.Request) -> web.Response:
