@@ -15,6 +15,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from bot.copilot import Copilot, Investigations
 from bot.dedupe import BotState, KeyValue
@@ -31,6 +32,8 @@ from investigators.pipeline.sweep import SweepBook, schedule_sweeps
 RATE_LIMIT_RETRIES = 3
 
 
+#: Seconds between two tries of a read (two retries at most).
+READ_RETRY_WAIT = 0.25
 #: Web API methods that only read: safe to send again when an answer is lost.
 READ_METHODS = frozenset(
     {
@@ -72,7 +75,9 @@ def web_client(settings: Settings) -> WebClient:
     """A Web API client for the bot token, retrying reads on 5xx (429s: see create_app)."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = WebClient(token=token, base_url=settings.slack_api_url)
-    client.retry_handlers.append(ReadRetryHandler(max_retry_count=2))
+    # Quick retries: a read may sit before a listener's ack, which Slack wants within 3 s.
+    quick = FixedValueRetryIntervalCalculator(fixed_internal=READ_RETRY_WAIT)
+    client.retry_handlers.append(ReadRetryHandler(max_retry_count=2, interval_calculator=quick))
     return client
 
 
