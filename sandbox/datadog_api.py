@@ -12,6 +12,7 @@ a host leaves ``host`` out rather than sending the ``null`` the models do not al
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import zlib
@@ -185,7 +186,9 @@ class _Telemetry:
 
     @staticmethod
     def _event(change: Change) -> dict[str, Any]:
-        ident = zlib.crc32(f"{change.service}/{change.id}/{change.at}".encode())
+        # Event ids are 64-bit (JavaScript loses their last digits, hence id_str too).
+        digest = hashlib.sha256(f"{change.service}/{change.id}/{change.at}".encode()).digest()
+        ident = int.from_bytes(digest[:8], "big") >> 1
         kind = change.kind.value
         return {
             "id": ident,
