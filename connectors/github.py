@@ -293,14 +293,13 @@ class GitHubChanges:
         async for page in self._pages(f"/repos/{repo}/pulls", params):
             for item in page:
                 if item.get("merged_at") and _time(item["merged_at"], "merged_at") >= since:
-                    found.append(self._pull(repo, item))
+                    found.append(self._pull(repo, item, item["merged_at"]))
             if page and _time(page[-1].get("updated_at"), "updated_at") < since:
                 break
         return found
 
-    def _pull(self, repo: str, item: Any) -> PullRequest:
+    def _pull(self, repo: str, item: Any, merged: Any) -> PullRequest:
         try:
-            merged = (item.get("pull_request") or {}).get("merged_at") or item["merged_at"]
             return PullRequest(
                 repo=repo,
                 number=int(item["number"]),
@@ -446,7 +445,11 @@ class GitHubChanges:
             repo_url = str(item.get("repository_url", ""))
             if "/repos/" not in repo_url:
                 raise BadResponse(NAME, "a pull request search result lacks its repository_url")
-            found.append(self._pull(repo_url.split("/repos/", 1)[1], item))
+            # An issue search item has no top-level merged_at: the description makes
+            # pull_request.merged_at optional, and a merged pull request closed when it merged.
+            merged = (item.get("pull_request") or {}).get("merged_at") or item.get("closed_at")
+            if merged:  # neither: GitHub does not show it merged, whatever the query said
+                found.append(self._pull(repo_url.split("/repos/", 1)[1], item, merged))
         return found
 
     # --- checks -----------------------------------------------------------------------------------
