@@ -11,11 +11,19 @@ For the health sweep's "Open incident channel": ``conversations.create`` (Slack'
 ``name_taken``), ``conversations.invite`` (comma-separated ``users``, ``force``) and
 ``usergroups.users.list`` over the user groups a test defines with
 :meth:`Workspace.add_usergroup`.
+
+``conversations.history`` (newest first) and ``conversations.replies`` (oldest first) page with
+Slack's cursors: ``limit``, ``cursor``, ``has_more`` and ``response_metadata.next_cursor``. Ids
+follow Slack's formats (``T…``, ``U…``, ``B…`` with at least eight characters after the letter,
+``C…``/``G…`` channels). ``tests/conformance/test_slack_conformance.py`` checks the answers
+against Slack's published Web API description.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import re
@@ -23,6 +31,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +54,7 @@ class Channel:
     id: str
     name: str
     is_private: bool = False
+    is_general: bool = False
     topic: str = ""
     purpose: str = ""
     created: int = 0
@@ -53,15 +63,29 @@ class Channel:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
     def info(self) -> dict[str, Any]:
-        """The ``conversation`` object of ``conversations.info``."""
+        """The ``conversation`` object of ``conversations.info``.
+
+        A private channel here has a ``G`` id, so it answers as Slack's older private channels
+        do: ``is_group`` rather than ``is_channel``.
+        """
         return {
             "id": self.id,
             "name": self.name,
+            "name_normalized": self.name,
             "is_channel": not self.is_private,
-            "is_group": False,
+            "is_group": self.is_private,
             "is_im": False,
+            "is_mpim": False,
             "is_private": self.is_private,
             "is_archived": False,
+            "is_general": self.is_general,
+            "is_shared": False,
+            "is_org_shared": False,
+            "is_ext_shared": False,
+            "is_pending_ext_shared": False,
+            "pending_shared": [],
+            "previous_names": [],
+            "unlinked": 0,
             "created": self.created,
             "creator": self.creator,
             "is_member": False,
@@ -89,7 +113,8 @@ class Workspace:
         app_token: str = "xapp-1-A0SANDBOX-1-sandbox",
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0BOT",
-        bot_id: str = "B0BOT",
+        bot_id: str = "B0SANDBOX",
+        app_id: str = "A0SANDBOX",
     ) -> None:
         self.token = token
         self.app_token = app_token
@@ -97,6 +122,7 @@ class Workspace:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
+        self.app_id = app_id
         self.channels: dict[str, Channel] = {}
         self.usergroups: dict[str, list[str]] = {}
         self.calls: list[Call] = []
@@ -201,6 +227,16 @@ def _error(error: str, status: int = 200) -> web.Response:
     return web.json_response({"ok": False, "error": error}, status=status)
 
 
+def _error_page(status: int) -> web.Response:
+    """What a load balancer in front of Slack answers for a failure: HTML, not the API's JSON."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    text = f"<html><body><h1>{status} {reason}</h1></body></html>"
+    return web.Response(status=status, text=text, content_type="text/html")
+
+
 async def _args(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
         body = json.loads(await request.text() or "{}")
@@ -221,12 +257,26 @@ def _token(request: web.Request, args: dict[str, Any]) -> str:
 
 
 def _bot_message(ws: Workspace, args: dict[str, Any], ts: str) -> dict[str, Any]:
+    """A message the app posts with its bot token: no subtype, the bot's user, id and profile."""
     message: dict[str, Any] = {
         "type": "message",
-        "subtype": "bot_message",
         "text": args.get("text", ""),
         "user": ws.bot_user_id,
         "bot_id": ws.bot_id,
+        "app_id": ws.app_id,
+        "team": ws.team_id,
+        "bot_profile": {
+            "id": ws.bot_id,
+            "app_id": ws.app_id,
+            "name": "incident-copilot",
+            "deleted": False,
+            "updated": 1700000000,
+            "team_id": ws.team_id,
+            "icons": {
+                size: f"https://avatars.slack-edge.com/sandbox/copilot_{size[6:]}.png"
+                for size in ("image_36", "image_48", "image_72")
+            },
+        },
         "ts": ts,
     }
     if args.get("blocks"):
@@ -242,11 +292,110 @@ def _bot_message(ws: Workspace, args: dict[str, Any], ts: str) -> dict[str, Any]
     return message
 
 
-def _shown(messages: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Messages as history and replies return them: metadata only with ``include_all_metadata``."""
-    if args.get("include_all_metadata") in _TRUE:
-        return messages
-    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
+def _shown(
+    channel: Channel, messages: list[dict[str, Any]], args: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Messages as history and replies return them: copies, a thread's parent with its reply
+    counts, a reply with its parent's author, metadata only with ``include_all_metadata``."""
+    everything = args.get("include_all_metadata") in _TRUE
+    replies: dict[str, list[dict[str, Any]]] = {}
+    for m in channel.messages:
+        if m.get("thread_ts", m["ts"]) != m["ts"]:
+            replies.setdefault(str(m["thread_ts"]), []).append(m)
+    authors = {str(m["ts"]): m.get("user") for m in channel.messages}
+    shown = []
+    for m in messages:
+        copy = {k: v for k, v in m.items() if everything or k != "metadata"}
+        thread = replies.get(str(m["ts"]))
+        if thread:
+            users = list(dict.fromkeys(str(r["user"]) for r in thread if r.get("user")))
+            copy.update(
+                thread_ts=m["ts"],
+                reply_count=len(thread),
+                reply_users_count=len(users),
+                reply_users=users[:5],
+                latest_reply=thread[-1]["ts"],
+                subscribed=False,
+            )
+        parent = m.get("thread_ts")
+        if parent and parent != m["ts"] and authors.get(str(parent)):
+            copy["parent_user_id"] = authors[str(parent)]
+        shown.append(copy)
+    return shown
+
+
+class _BadCursor(ValueError):
+    """A ``cursor`` this stand-in did not hand out (Slack answers ``invalid_cursor``)."""
+
+
+def _cursor(ts: str) -> str:
+    """Slack's opaque ``next_cursor``: base64 of ``next_ts:`` and the next page's first ts."""
+    return base64.b64encode(f"next_ts:{ts.replace('.', '')}".encode()).decode()
+
+
+def _page(
+    messages: list[dict[str, Any]], args: dict[str, Any], *, default: int, most: int
+) -> tuple[list[dict[str, Any]], str]:
+    """One page of ``messages`` from ``args["cursor"]``, and the cursor of the next ('' if none).
+
+    Raises :class:`_BadCursor` for a cursor that names no message of the list.
+    """
+    try:
+        limit = int(args.get("limit") or default)
+    except (TypeError, ValueError):
+        limit = default
+    limit = max(1, min(limit, most))
+    start = 0
+    if args.get("cursor"):
+        try:
+            decoded = base64.b64decode(str(args["cursor"]), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise _BadCursor(str(args["cursor"])) from exc
+        digits = decoded.removeprefix("next_ts:")
+        starts = [i for i, m in enumerate(messages) if str(m["ts"]).replace(".", "") == digits]
+        if not decoded.startswith("next_ts:") or not starts:
+            raise _BadCursor(str(args["cursor"]))
+        start = starts[0]
+    page = messages[start : start + limit]
+    rest = messages[start + limit :]
+    return page, _cursor(str(rest[0]["ts"])) if rest else ""
+
+
+def _paged(page: list[dict[str, Any]], next_cursor: str, **extra: Any) -> web.Response:
+    """A page as Slack answers it: ``has_more``, and the next cursor only when there is more."""
+    answer: dict[str, Any] = {"ok": True, "messages": page, "has_more": bool(next_cursor), **extra}
+    if next_cursor:
+        answer["response_metadata"] = {"next_cursor": next_cursor}
+    return web.json_response(answer)
+
+
+def _history(channel: Channel, args: dict[str, Any]) -> web.Response:
+    """``conversations.history``: top-level messages, newest first, 100 a page unless asked."""
+    top = [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]]
+    try:
+        page, next_cursor = _page(list(reversed(top)), args, default=100, most=999)
+    except _BadCursor:
+        return _error("invalid_cursor")
+    return _paged(
+        _shown(channel, page, args),
+        next_cursor,
+        pin_count=0,
+        channel_actions_ts=None,
+        channel_actions_count=0,
+    )
+
+
+def _replies(channel: Channel, args: dict[str, Any]) -> web.Response:
+    """``conversations.replies``: the parent, then its replies oldest first, 1000 a page."""
+    ts = str(args.get("ts", ""))
+    thread = [m for m in channel.messages if m["ts"] == ts or m.get("thread_ts") == ts]
+    if not any(m["ts"] == ts for m in thread):
+        return _error("thread_not_found")
+    try:
+        page, next_cursor = _page(thread, args, default=1000, most=1000)
+    except _BadCursor:
+        return _error("invalid_cursor")
+    return _paged(_shown(channel, page, args), next_cursor)
 
 
 #: Slack's channel names: lowercase letters, digits, hyphens and underscores, 80 at most.
@@ -341,19 +490,18 @@ def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
     if method == "conversations.join" and channel:
         if channel.is_private:
             return _error("method_not_supported_for_channel_type")
+        joined = {"ok": True, "channel": {**channel.info(), "is_member": True}}
+        if ws.bot_user_id in channel.members:
+            joined["warning"] = "already_in_channel"
+            joined["response_metadata"] = {"warnings": ["already_in_channel"]}
         channel.members.add(ws.bot_user_id)
-        return web.json_response({"ok": True, "channel": channel.info()})
+        return web.json_response(joined)
     if method == "conversations.invite" and channel:
         return _invite(ws, channel, args)
     if method == "conversations.history" and channel:
-        limit = int(args.get("limit") or 100)
-        top = [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]]
-        newest = list(reversed(top))[:limit]
-        return web.json_response({"ok": True, "messages": _shown(newest, args), "has_more": False})
+        return _history(channel, args)
     if method == "conversations.replies" and channel:
-        ts = str(args.get("ts", ""))
-        thread = [m for m in channel.messages if m["ts"] == ts or m.get("thread_ts") == ts]
-        return web.json_response({"ok": True, "messages": _shown(thread, args), "has_more": False})
+        return _replies(channel, args)
     if method == "chat.postMessage" and channel:
         if channel.is_private and ws.bot_user_id not in channel.members:
             return _error("not_in_channel")
@@ -415,9 +563,7 @@ def slack_app(workspace: Workspace) -> web.Application:
             if fault.after and not socket:
                 _handle(ws, name, args)  # it took effect; only the answer is lost
             ws.calls.append(Call(name, recorded, time.time(), status=fault.status))
-            return web.Response(
-                status=fault.status, text="<html><body>Internal Server Error</body></html>"
-            )
+            return _error_page(fault.status)
         ws.calls.append(Call(name, recorded, time.time()))
         if socket:
             ticket = uuid.uuid4().hex
