@@ -439,7 +439,7 @@ def _as_returned(block: Block) -> Block:
     if block["type"] == "text":
         return {**block, "citations": None}
     if block["type"] == "tool_use":
-        return {"id": block["id"], "caller": {"type": "direct"}, **block}
+        return {**block, "caller": {"type": "direct"}}
     return block
 
 
