@@ -371,8 +371,10 @@ async def test_malformed_requests_get_invalid_request_errors() -> None:
                 await client.post("/v1/messages", body=body, cast_to=Message)
             assert raised.value.type == "invalid_request_error"
             assert raised.value.api_message and raised.value.api_message.startswith(field + ":")
-        with pytest.raises(anthropic.BadRequestError, match="streaming is not supported"):
-            await client.messages.create(model=MODEL, max_tokens=10, messages=hi, stream=True)
+        with pytest.raises(
+            anthropic.BadRequestError, match="stream: Input should be a valid boolean"
+        ):
+            await client.post("/v1/messages", body={**good, "stream": "yes"}, cast_to=Message)
         async with (
             aiohttp.ClientSession() as http,
             http.post(
