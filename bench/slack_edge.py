@@ -56,6 +56,8 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 TARGET_P99 = 0.300
 #: "Unchanged": the body cap is 1 MB; anything near the body's size means it was buffered.
 TARGET_RSS_GROWTH_MB = 16.0
+#: Longest wait for every channel of the duplicate burst to show its one message (s).
+SETTLE = 30.0
 
 
 class InstantPipeline:
@@ -249,14 +251,21 @@ def run(rate: float, seconds: float, channels: int, body_mb: int) -> bool:
                     pool.submit(sender.event, envelope, retry_num=1)
                     pool.submit(sender.event, envelope, retry_num=2)
                     pool.submit(sender.event, rename)
-            time.sleep(3)  # let the bot finish posting
             ids = [e["event"]["channel"]["id"] for e in dup]
+            sent_at = time.monotonic()
+            while time.monotonic() - sent_at < SETTLE and not all(
+                top_level(ws, cid) for cid in ids
+            ):
+                time.sleep(0.1)
+            first_all = time.monotonic() - sent_at
+            time.sleep(2)  # a second post, if any, would come by now
             posted = [len(top_level(ws, cid)) for cid in ids]
             duplicates = sum(max(0, n - 1) for n in posted)
             missing = sum(1 for n in posted if n == 0)
             print(
                 f"duplicates: {channels} channels x (3 deliveries + a rename): "
-                f"{duplicates} duplicate messages, {missing} channels without one",
+                f"{duplicates} duplicate messages, {missing} channels without one "
+                f"(every channel had its first message {first_all:.1f} s after the last event)",
                 flush=True,
             )
         finally:

@@ -67,6 +67,8 @@ PERMANENT = frozenset(
 )
 #: Longest wait between two tries of one delivery.
 MAX_BACKOFF = 30.0
+#: Pages of history (or of a thread) read to find a post whose answer was lost.
+FIND_PAGES = 5
 #: How long one process may step a delivery before another may take it over.
 LEASE_SECONDS = 15
 
@@ -126,6 +128,10 @@ class Deliveries:
     def _due(self) -> str:
         return self.state._key("deliveries", "due")
 
+    @property
+    def _fresh(self) -> str:
+        return self.state._key("deliveries", "fresh")
+
     def save(self, delivery: Delivery) -> None:
         """Store a delivery; a delivery not done stays due."""
         self.client.set(self._key(delivery.incident_id), delivery.to_json(), ex=self.state.ttl)
@@ -133,6 +139,10 @@ class Deliveries:
             self.client.srem(self._due, delivery.incident_id)
         else:
             self.client.sadd(self._due, delivery.incident_id)
+        if delivery.ts is None and delivery.stage != "done":
+            self.client.sadd(self._fresh, delivery.incident_id)
+        else:
+            self.client.srem(self._fresh, delivery.incident_id)
 
     def load(self, incident_id: str) -> Delivery | None:
         """A delivery, if it is kept."""
@@ -145,9 +155,15 @@ class Deliveries:
             m.decode() if isinstance(m, bytes) else str(m) for m in self.client.smembers(self._due)
         )
 
+    def fresh(self) -> set[str]:
+        """Ids of the deliveries whose first message is not posted yet."""
+        members = self.client.smembers(self._fresh)
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
     def forget(self, incident_id: str) -> None:
         """No longer due (its record expired)."""
         self.client.srem(self._due, incident_id)
+        self.client.srem(self._fresh, incident_id)
 
     def lease(self, incident_id: str, owner: str) -> bool:
         """Take or keep the right to step one delivery for :data:`LEASE_SECONDS`."""
@@ -202,6 +218,9 @@ class Courier:
         self.clock = clock  # wall time for deadlines, kept apart from the incident's clock
         self.owner = uuid.uuid4().hex
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="courier")
+        # First messages have threads of their own: a burst of new incidents is not queued
+        # behind the edits and summaries of the ones already running.
+        self.first = ThreadPoolExecutor(max_workers=8, thread_name_prefix="courier-first")
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
         self._wake = threading.Event()
@@ -224,6 +243,7 @@ class Courier:
         if self._thread is not None:
             self._thread.join(5)
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.first.shutdown(wait=True, cancel_futures=True)
 
     def add(self, delivery: Delivery) -> None:
         """A new delivery: stored first (so that it survives this process), then stepped."""
@@ -247,14 +267,17 @@ class Courier:
             self._wake.clear()
 
     def tick(self) -> None:
-        """Hand every due delivery that is not being stepped here to the pool."""
-        for incident_id in self.deliveries.due():
+        """Hand every due delivery that is not being stepped here to a pool, new ones first."""
+        fresh = self.deliveries.fresh()
+        due = self.deliveries.due()
+        for incident_id in [*sorted(fresh), *(i for i in due if i not in fresh)]:
             with self._busy_lock:
                 if incident_id in self._busy:
                     continue
                 self._busy.add(incident_id)
             try:
-                self.pool.submit(self._step_safely, incident_id)
+                pool = self.first if incident_id in fresh else self.pool
+                pool.submit(self._step_safely, incident_id)
             except RuntimeError:  # shutting down
                 with self._busy_lock:
                     self._busy.discard(incident_id)
@@ -321,7 +344,10 @@ class Courier:
             d = self.begin(d)
             self.deliveries.save(d)
         if d.ts is None:
-            d = self._post_progress(d)
+            # Every new incident's first message before anyone's later steps: a burst of
+            # channels all see "Investigating…" first, then the rest follows on the next tick.
+            self._wake.set()
+            return self._post_progress(d)
         if d.stage == "progress":
             d = self._progress(d)
         if d.stage == "summary":
@@ -425,20 +451,33 @@ class Courier:
         return replace(d, stage="done", posting=False)
 
     def _find(self, d: Delivery, part: Part) -> str | None:
-        """The ts of this delivery's part if Slack has it already (a post whose answer was lost)."""
-        if part == "progress":
-            page = self.client.conversations_history(
-                channel=d.channel, limit=100, include_all_metadata=True
-            )
-        else:
-            page = self.client.conversations_replies(
-                channel=d.channel, ts=str(d.ts), limit=200, include_all_metadata=True
-            )
-        messages: list[dict[str, Any]] = page.get("messages", []) or []
-        for message in messages:
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("incident_id") == d.incident_id and payload.get("part") == part:
-                return str(message["ts"])
+        """The ts of this delivery's part if Slack has it already (a post whose answer was lost).
+
+        The progress message is among the channel's newest messages, the detail among the
+        thread's replies; up to :data:`FIND_PAGES` pages of each are read, following cursors.
+        """
+        cursor: str | None = None
+        for _ in range(FIND_PAGES):
+            if part == "progress":
+                page = self.client.conversations_history(
+                    channel=d.channel, limit=200, include_all_metadata=True, cursor=cursor
+                )
+            else:
+                page = self.client.conversations_replies(
+                    channel=d.channel,
+                    ts=str(d.ts),
+                    limit=200,
+                    include_all_metadata=True,
+                    cursor=cursor,
+                )
+            messages: list[dict[str, Any]] = page.get("messages", []) or []
+            for message in messages:
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("incident_id") == d.incident_id and payload.get("part") == part:
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not page.get("has_more") or not cursor:
+                return None
         return None
 
 
