@@ -103,14 +103,6 @@ class Copilot:
         """``conversations.info``'s channel object."""
         return dict(self.client.conversations_info(channel=channel)["channel"])
 
-    def needs_invite(self, channel: str) -> bool:
-        """Whether the bot cannot post in a channel until someone invites it (private, not in)."""
-        try:
-            info = self.channel_info(channel)
-        except SlackApiError as exc:  # Slack hides private channels from non-members
-            return exc.response.get("error") in ("channel_not_found", "not_in_channel")
-        return bool(info.get("is_private")) and not info.get("is_member")
-
     def investigate(
         self,
         channel: str,
