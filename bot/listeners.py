@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
@@ -24,6 +25,7 @@ from bot.dedupe import BotState
 from bot.headsup import OPEN_INCIDENT_ACTION, clock_time, sweep_status_text
 from bot.sweeper import open_incident
 from investigators.pipeline.sweep import SweepBook
+from investigators.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,10 @@ def register(
     says where ``/rca`` may act, defaulting to incident and invited channels, 24 h mutes."""
     state = copilot.state
     policy = policy or RcaPolicy(incident_pattern=pattern)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log_listener_error(error, body, state)
 
     @app.middleware
     def drop_redeliveries(body: dict[str, Any], next: Any) -> BoltResponse | None:
@@ -319,3 +325,39 @@ def _reply(copilot: Copilot, state: BotState, event: dict[str, Any], *, thread_o
     copilot.client.chat_postMessage(
         channel=channel, thread_ts=str(thread_ts or event["ts"]), text=text
     )
+
+
+def log_listener_error(error: Exception, body: dict[str, Any], state: BotState) -> None:
+    """One log line for a listener that failed: what it was handling, the investigation it
+    belongs to when one can be told, and the traceback with every secret redacted."""
+    kind = str(body.get("command") or (body.get("event") or {}).get("type") or body.get("type"))
+    try:
+        investigation = _investigation_of(body, state)
+    except Exception:  # Redis away, a body of another shape: the error is what matters here
+        investigation = None
+    trace = redact("".join(traceback.format_exception(error)), limit=4000)
+    log.error(
+        "listener for %s failed (investigation %s): %s",
+        redact(kind, limit=80),
+        investigation or "unknown",
+        trace.rstrip(),
+    )
+
+
+def _investigation_of(body: dict[str, Any], state: BotState) -> str | None:
+    """The investigation a request is about: a button's value, a thread's, or the channel's."""
+    for action in body.get("actions") or []:
+        if action.get("action_id") in (RERUN_ACTION, WRONG_ACTION) and action.get("value"):
+            return str(action["value"])
+    event = body.get("event") or {}
+    channel = event.get("channel") or body.get("channel_id") or (body.get("channel") or {})
+    channel = channel.get("id") if isinstance(channel, dict) else channel
+    if not channel:
+        return None
+    thread = event.get("thread_ts")
+    if thread:
+        found = state.thread_investigation(str(channel), str(thread))
+        if found:
+            return found
+    current = state.current(str(channel))
+    return current[0] if current else None
