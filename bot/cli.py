@@ -2,7 +2,7 @@
 
 ``rca BUNDLE.json [--json]``   rank the root-cause candidates of a recorded incident
 ``catalog check PATH``         validate a service catalog and summarise it
-``doctor``                     check every configured connector and say what to fix
+``doctor``                     check Slack, Redis, workers, catalog, sources; "ready" or what to fix
 ``scenario [--fault ...]``     write a generated incident bundle (and its truth) from the sandbox
 ``investigate --service S``    investigate now against the configured backends, in-process
 ``bot``                        run the Slack bot: Socket Mode with SLACK_APP_TOKEN, else HTTP
@@ -26,6 +26,7 @@ from investigators.rca import RcaResult, rank
 from investigators.report import format_result
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from investigators.pipeline import Summary
 
 
@@ -225,26 +226,32 @@ def _cmd_investigate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _preflight(settings: Settings) -> bool:
+    """Check the bot's essentials before serving: one line per missing one on stderr, then
+    one per warning (README, *Running in production*)."""
+    from bot.preflight import bot_start, failures
+
+    checks = bot_start(settings)
+    failed = failures(checks)
+    for check in failed:
+        print(f"incident-copilot bot: {check.name}: {check.summary}", file=sys.stderr)
+    if failed:
+        return False
+    for check in checks:
+        if check.status == "warn":
+            print(f"incident-copilot bot: warning: {check.name}: {check.summary}", file=sys.stderr)
+    ok = ", ".join(f"{c.name} ({c.detail})" for c in checks if c.status == "ok")
+    print(f"incident-copilot bot: checked {ok}", file=sys.stderr)
+    return True
+
+
 def _cmd_bot(args: argparse.Namespace, out: TextIO) -> int:
     import logging
 
     from bot.settings import load_settings
 
     settings = load_settings()
-    if settings.slack_bot_token is None:
-        print(
-            "incident-copilot bot: set SLACK_BOT_TOKEN (xoxb-...) and either SLACK_APP_TOKEN "
-            "(xapp-..., Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode); see README, "
-            "Connecting Slack",
-            file=sys.stderr,
-        )
-        return 2
-    if settings.slack_app_token is None and settings.slack_signing_secret is None:
-        print(
-            "incident-copilot bot: HTTP mode needs SLACK_SIGNING_SECRET (Basic Information "
-            "page of the app); or set SLACK_APP_TOKEN for Socket Mode",
-            file=sys.stderr,
-        )
+    if not _preflight(settings):
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from bot.app import create_app
@@ -301,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", help="services.yaml, a Backstage catalog-info.yaml, or a folder")
     check.set_defaults(handler=_cmd_catalog_check)
 
-    doctor = sub.add_parser("doctor", help="check the configured connectors")
+    doctor = sub.add_parser(
+        "doctor", help="check Slack, Redis, the workers, the catalog and every source"
+    )
     doctor.set_defaults(handler=_cmd_doctor)
 
     scenario = sub.add_parser("scenario", help="write a generated incident bundle (sandbox)")

@@ -1,9 +1,16 @@
-"""``incident-copilot doctor``: check every connector and say in plain words what to fix."""
+"""``incident-copilot doctor``: check Slack, Redis, the workers, the catalog and every source.
+
+It ends with ``ready`` or a numbered list of what to fix. Exit status: 0 when ready, 1 when
+something needs fixing, 2 when no data source is configured at all.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
+from bot import preflight
+from bot.preflight import Check
 from bot.settings import Settings
 from connectors.anthropic import AnthropicModel
 from connectors.base import Connector
@@ -14,15 +21,15 @@ from connectors.github import GitHubChanges
 from connectors.records import Diagnosis
 
 _NOT_CONFIGURED = {
-    "elasticsearch": "not configured: set ES_URL and ES_API_KEY (or ES_USERNAME/ES_PASSWORD)",
-    "datadog": "not configured: set DD_API_KEY and DD_APP_KEY (and DD_SITE outside US1)",
-    "github": "not configured: set GITHUB_TOKEN (and GITHUB_API_URL for GitHub Enterprise)",
-    "anthropic": "not configured: set ANTHROPIC_API_KEY for the narrative and thread Q&A "
+    "elasticsearch": "set ES_URL and ES_API_KEY (or ES_USERNAME/ES_PASSWORD)",
+    "datadog": "set DD_API_KEY and DD_APP_KEY (and DD_SITE outside US1)",
+    "github": "set GITHUB_TOKEN (and GITHUB_API_URL for GitHub Enterprise)",
+    "anthropic": "set ANTHROPIC_API_KEY for the narrative and thread Q&A "
     "(optional: the deterministic summary serves without it)",
 }
 
 
-async def _check(make: Callable[[], Connector]) -> Diagnosis:
+async def _diagnose(make: Callable[[], Connector]) -> Diagnosis:
     connector = make()
     try:
         return await connector.diagnose()
@@ -32,39 +39,74 @@ async def _check(make: Callable[[], Connector]) -> Diagnosis:
         await connector.aclose()
 
 
-async def run_doctor(settings: Settings) -> tuple[int, str]:
-    """Check each configured connector; exit code 0 when every configured one works."""
-    lines: list[str] = []
-    failed = 0
-    configured = 0
-    checks: list[tuple[str, Callable[[], Connector] | None]] = []
+async def _connectors(settings: Settings) -> list[Check]:
+    """Each connector: not configured (a warning), or what its own diagnosis found."""
     es, dd, gh, llm = (
         settings.elasticsearch(),
         settings.datadog(),
         settings.github(),
         settings.anthropic(),
     )
-    checks.append(("elasticsearch", (lambda: ElasticsearchLogs(es)) if es else None))
-    checks.append(("datadog", (lambda: DatadogMetrics(dd)) if dd else None))
-    checks.append(("github", (lambda: GitHubChanges(gh)) if gh else None))
-    checks.append(("anthropic", (lambda: AnthropicModel(llm)) if llm else None))
-    for name, make in checks:
+    makers: list[tuple[str, Callable[[], Connector] | None]] = [
+        ("elasticsearch", (lambda: ElasticsearchLogs(es)) if es else None),
+        ("datadog", (lambda: DatadogMetrics(dd)) if dd else None),
+        ("github", (lambda: GitHubChanges(gh)) if gh else None),
+        ("anthropic", (lambda: AnthropicModel(llm)) if llm else None),
+    ]
+    checks: list[Check] = []
+    for name, make in makers:
         if make is None:
-            lines.append(f"{name}: {_NOT_CONFIGURED[name]}")
+            checks.append(Check(name, "warn", "not configured", _NOT_CONFIGURED[name]))
             continue
-        configured += name != "anthropic"  # a model alone has nothing to investigate with
-        diagnosis = await _check(make)
-        failed += not diagnosis.ok
-        lines.append(f"{name}: {'ok' if diagnosis.ok else 'PROBLEM'}")
-        lines.extend(f"  - {line}" for line in diagnosis.lines)
-    if configured == 0:
-        lines.append("no connector is configured: the copilot has nothing to investigate with")
-        return 2, "\n".join(lines)
-    lines.append(
-        "all configured connectors work"
-        if not failed
-        else (
-            f"{failed} connectors need attention" if failed > 1 else "1 connector needs attention"
+        diagnosis = await _diagnose(make)
+        checks.append(Check(name, "ok" if diagnosis.ok else "fail", notes=tuple(diagnosis.lines)))
+    return checks
+
+
+async def _slack(settings: Settings) -> list[Check]:
+    refused = preflight.slack_settings(settings)
+    if any(c.detail.startswith("SLACK_BOT_TOKEN") for c in refused):
+        return refused  # no request with a token that is missing or not a bot's
+    return [*refused, await asyncio.to_thread(preflight.slack_auth, settings)]
+
+
+async def _redis_and_workers(settings: Settings) -> list[Check]:
+    config = settings.pipeline()
+    checks = [await asyncio.to_thread(preflight.redis_check, config.redis_url)]
+    if checks[0].status == "ok":
+        checks.append(
+            await asyncio.to_thread(
+                preflight.workers_check, config.redis_url, config.queue, essential=True
+            )
         )
-    )
-    return (1 if failed else 0), "\n".join(lines)
+    return checks
+
+
+def _line(check: Check) -> list[str]:
+    if check.status == "ok":
+        head = f"{check.name}: ok" + (f" ({check.detail})" if check.detail else "")
+    elif check.status == "warn":
+        head = f"{check.name}: " + ": ".join(p for p in (check.detail, check.fix) if p)
+    else:
+        head = f"{check.name}: PROBLEM" + (f": {check.detail}" if check.detail else "")
+    return [head, *(f"  - {note}" for note in check.notes)]
+
+
+async def run_doctor(settings: Settings) -> tuple[int, str]:
+    """Check everything the bot and workers need; the report and the exit status."""
+    catalog = await asyncio.to_thread(preflight.catalog_check, settings.catalog_path)
+    checks = [
+        *await _slack(settings),
+        *await _redis_and_workers(settings),
+        catalog,
+        *await _connectors(settings),
+        preflight.sources_check(settings, essential=True),
+    ]
+    lines = [line for check in checks for line in _line(check)]
+    to_fix = preflight.failures(checks)
+    if not to_fix:
+        lines.append("ready")
+        return 0, "\n".join(lines)
+    lines.append(f"to fix ({len(to_fix)}):")
+    lines += [f"{n}. {check.name}: {check.summary}" for n, check in enumerate(to_fix, 1)]
+    return (2 if not preflight.configured_sources(settings) else 1), "\n".join(lines)

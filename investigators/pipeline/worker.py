@@ -14,16 +14,23 @@ anywhere but in the wait for a job: in the heartbeat while a work horse runs, in
 the bookkeeping after a job. Here each of those logs, waits for Redis with backoff and carries
 on; the scheduler process does the same. A job whose end could not be recorded stays in the
 started registry and is retried by the next clean-up, as a job of a dead worker would be.
+
+Before its first job, the worker checks what it cannot work without: Redis answers, the catalog
+loads, and at least one data source is configured. When one is missing it exits with status 2
+and one line on stderr saying what to set. (Redis unreachable at the very start is reported by
+``rq worker`` itself, which asks Redis before it makes the worker.)
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
+from pydantic import ValidationError
 from rq.job import Job
 from rq.queue import Queue
 from rq.scheduler import RQScheduler
@@ -32,6 +39,8 @@ from rq.worker import Worker as _RqWorker
 import investigators.pipeline.jobs
 import investigators.pipeline.sources
 import investigators.rca  # noqa: F401
+from investigators.catalog import CatalogError, load_catalog
+from investigators.pipeline.config import load_config
 
 #: Seconds between a worker's registry clean-ups (abandoned jobs are retried then).
 MAINTENANCE_INTERVAL = 15
@@ -42,6 +51,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: What "Redis is away" looks like to redis-py: refused, reset, or timed out.
 REDIS_AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+#: The configuration factory the bot names in its jobs (``bot.settings.PIPELINE_CONFIG_REF``);
+#: the worker checks what it returns before it takes a job.
+CONFIG_REF = "bot.settings:pipeline_config"
 
 
 def _wait_for_redis(connection: redis.Redis, what: str, exc: Exception) -> None:
@@ -95,6 +107,48 @@ class Worker(_RqWorker):
             int(kwargs.get("maintenance_interval") or MAINTENANCE_INTERVAL), MAINTENANCE_INTERVAL
         )
         super().__init__(*args, **kwargs)
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop, once the start-up check finds nothing missing (else exit with status 2)."""
+        problem = self.missing_essential()
+        if problem is not None:
+            print(f"rq worker: {problem}", file=sys.stderr, flush=True)
+            raise SystemExit(2)
+        return bool(super().work(*args, **kwargs))
+
+    def missing_essential(self) -> str | None:
+        """What the worker cannot work without, in one line saying what to set; None if nothing."""
+        try:
+            self.connection.ping()
+        except redis.exceptions.RedisError as exc:
+            return f"Redis does not answer ({type(exc).__name__}): start it, or fix --url/REDIS_URL"
+        try:
+            config = load_config(CONFIG_REF)
+        except ValidationError as exc:  # which setting and why, never its value
+            error = exc.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(part) for part in error["loc"]).upper()
+            return f"{where} is not usable: {error['msg']} (check with incident-copilot doctor)"
+        if not (config.elasticsearch or config.datadog or config.github):
+            return (
+                "no data source is configured: set ES_URL, DD_API_KEY and DD_APP_KEY, or "
+                "GITHUB_TOKEN (check with incident-copilot doctor)"
+            )
+        try:
+            catalog = load_catalog(config.catalog_path)
+        except (CatalogError, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return (
+                f"the catalog does not load: {first}; fix it (incident-copilot catalog check) "
+                "or set INCIDENT_COPILOT_CATALOG"
+            )
+        self.log.info(
+            "checked: Redis answers, catalog of %d services, sources: %s",
+            len(catalog.services),
+            ", ".join(
+                n for n in ("elasticsearch", "datadog", "github") if getattr(config, n) is not None
+            ),
+        )
+        return None
 
     def _start_scheduler(
         self,
