@@ -186,7 +186,7 @@ def kill_a_worker(world: World, channel: str) -> None:
     world.workers.start(1)
 
 
-def run_matrix(world: World, *, quick: bool, deadline: float) -> list[Row]:
+def run_matrix(world: World, *, quick: bool, deadline: float, latency: float) -> list[Row]:
     """Every row, one after another on the same processes."""
     rows: list[tuple[str, Callable[[World, str], None], Callable[[Workspace], None] | None]] = [
         ("no fault", nothing, None),
@@ -221,7 +221,7 @@ def run_matrix(world: World, *, quick: bool, deadline: float) -> list[Row]:
             before(world.ws)
         row = run_row(world, name, strike, deadline)
         plan.clear()
-        plan.latency = LATENCY
+        plan.latency = latency  # the clear above dropped it too
         results.append(row)
         took = f"{row.seconds:6.1f} s" if row.seconds is not None else "     -  "
         print(
@@ -230,9 +230,6 @@ def run_matrix(world: World, *, quick: bool, deadline: float) -> list[Row]:
             flush=True,
         )
     return results
-
-
-LATENCY = 0.5
 
 
 def _other_bench(script: str) -> str | None:
@@ -249,14 +246,12 @@ def _other_bench(script: str) -> str | None:
 
 def main() -> None:
     """Run the matrix and print one line against the target."""
-    global LATENCY
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="skip the 60 s and timeout rows")
     parser.add_argument("--latency", type=float, default=0.5, help="seconds per Datadog request")
     parser.add_argument("--deadline", type=float, default=30.0, help="investigation deadline, s")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    LATENCY = args.latency
 
     scenario = generate_scenario(seed=args.seed, services=40, fault="bad-deploy")
     prefix = f"faults-{uuid.uuid4().hex[:8]}"
@@ -293,7 +288,7 @@ def main() -> None:
             flush=True,
         )
         try:
-            rows = run_matrix(world, quick=args.quick, deadline=args.deadline)
+            rows = run_matrix(world, quick=args.quick, deadline=args.deadline, latency=args.latency)
         finally:
             bot.stop()
             workers.stop()

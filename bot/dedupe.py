@@ -143,37 +143,38 @@ class BotState:
         self.prefix = f"{prefix}:bot"
         self.ttl = ttl
 
-    def _key(self, *parts: str) -> str:
+    def key(self, *parts: str) -> str:
+        """A key of the bot's, under its prefix."""
         return ":".join((self.prefix, *parts))
 
     def first_delivery(self, event_id: str, *, ttl: int = 3600) -> bool:
         """True the first time an event id is seen; False for its retries and duplicates."""
-        return bool(self.client.set(self._key("event", event_id), "1", nx=True, ex=ttl))
+        return bool(self.client.set(self.key("event", event_id), "1", nx=True, ex=ttl))
 
     def claim_auto(self, channel: str) -> bool:
         """True once per channel: only one automatic investigation, whatever triggers it."""
-        return bool(self.client.set(self._key("auto", channel), "1", nx=True, ex=self.ttl))
+        return bool(self.client.set(self.key("auto", channel), "1", nx=True, ex=self.ttl))
 
     def lock_channel(self, channel: str, *, seconds: float) -> bool:
         """Take the channel's running lock; False while another investigation runs there."""
-        key = self._key("running", channel)
+        key = self.key("running", channel)
         return bool(self.client.set(key, "1", nx=True, ex=max(1, int(seconds))))
 
     def unlock_channel(self, channel: str) -> None:
         """Release the channel's running lock."""
-        self.client.delete(self._key("running", channel))
+        self.client.delete(self.key("running", channel))
 
     def hold_channel(self, channel: str, *, seconds: float) -> None:
         """Keep the running lock while the channel's investigation is still being delivered."""
-        self.client.set(self._key("running", channel), "1", ex=max(1, int(seconds)))
+        self.client.set(self.key("running", channel), "1", ex=max(1, int(seconds)))
 
     def is_running(self, channel: str) -> bool:
         """Whether an investigation runs in the channel now."""
-        return bool(self.client.exists(self._key("running", channel)))
+        return bool(self.client.exists(self.key("running", channel)))
 
     def next_run(self, channel: str) -> int:
         """The channel's run number, 1 for the first investigation."""
-        key = self._key("runs", channel)
+        key = self.key("runs", channel)
         number = int(self.client.incr(key))
         self.client.expire(key, self.ttl)
         return number
@@ -181,12 +182,12 @@ class BotState:
     def remember(self, channel: str, *, investigation_id: str, ts: str) -> None:
         """The channel's current investigation and its message (also a thread the bot owns)."""
         value = json.dumps({"investigation_id": investigation_id, "ts": ts})
-        self.client.set(self._key("current", channel), value, ex=self.ttl)
-        self.client.set(self._key("thread", channel, ts), investigation_id, ex=self.ttl)
+        self.client.set(self.key("current", channel), value, ex=self.ttl)
+        self.client.set(self.key("thread", channel, ts), investigation_id, ex=self.ttl)
 
     def current(self, channel: str) -> tuple[str, str] | None:
         """The channel's current investigation id and message ts, if any."""
-        raw = self.client.get(self._key("current", channel))
+        raw = self.client.get(self.key("current", channel))
         if raw is None:
             return None
         found = json.loads(raw)
@@ -194,30 +195,29 @@ class BotState:
 
     def thread_investigation(self, channel: str, thread_ts: str) -> str | None:
         """The investigation whose message started this thread, if the bot started it."""
-        raw = self.client.get(self._key("thread", channel, thread_ts))
+        raw = self.client.get(self.key("thread", channel, thread_ts))
         return None if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
 
     def sweep_cursor(self) -> int:
         """How many of the sweep's actions the heads-up poster has gone past."""
-        raw = self.client.get(self._key("sweep", "cursor"))
+        raw = self.client.get(self.key("sweep", "cursor"))
         return int(raw) if raw is not None else 0
 
     def set_sweep_cursor(self, position: int) -> None:
         """Remember how far the poster got."""
-        self.client.set(self._key("sweep", "cursor"), str(position), ex=self.ttl)
+        self.client.set(self.key("sweep", "cursor"), str(position), ex=self.ttl)
 
     def claim_sweep_action(self, identity: str) -> bool:
         """True once per action: a restart or a second replica never handles it again."""
-        key = self._key("sweep", "action", identity)
+        key = self.key("sweep", "action", identity)
         return bool(self.client.set(key, "1", nx=True, ex=self.ttl))
 
     def release_sweep_action(self, identity: str) -> None:
         """Give a claimed action back (it failed before anything was posted), to retry."""
-        self.client.delete(self._key("sweep", "action", identity))
+        self.client.delete(self.key("sweep", "action", identity))
 
-    def lead_sweep(self, owner: str, *, seconds: int) -> bool:
-        """Take or keep the poster's lease: one poster at a time posts, in order."""
-        key = self._key("sweep", "poster")
+    def lease(self, key: str, owner: str, *, seconds: int) -> bool:
+        """Take or keep a lease (``SET NX EX``, renewed by its owner): one holder at a time."""
         if self.client.set(key, owner, nx=True, ex=seconds):
             return True
         if _text(self.client.get(key)) != owner:
@@ -225,20 +225,27 @@ class BotState:
         self.client.expire(key, seconds)
         return True
 
-    def leave_sweep(self, owner: str) -> None:
-        """Give the lease up, so that another poster takes over at once."""
-        key = self._key("sweep", "poster")
+    def release(self, key: str, owner: str) -> None:
+        """Give a lease up, if this owner holds it, so that another takes over at once."""
         if _text(self.client.get(key)) == owner:
             self.client.delete(key)
+
+    def lead_sweep(self, owner: str, *, seconds: int) -> bool:
+        """Take or keep the poster's lease: one poster at a time posts, in order."""
+        return self.lease(self.key("sweep", "poster"), owner, seconds=seconds)
+
+    def leave_sweep(self, owner: str) -> None:
+        """Give the lease up, so that another poster takes over at once."""
+        self.release(self.key("sweep", "poster"), owner)
 
     def remember_headsup(self, degradation_id: str, *, ts: str, mention: bool) -> None:
         """The heads-up message of a degradation, and whether it mentioned the team."""
         value = json.dumps({"ts": ts, "mention": mention})
-        self.client.set(self._key("sweep", "headsup", degradation_id), value, ex=self.ttl)
+        self.client.set(self.key("sweep", "headsup", degradation_id), value, ex=self.ttl)
 
     def headsup(self, degradation_id: str) -> tuple[str, bool] | None:
         """That message's ts and whether it mentioned the team, if it was posted."""
-        raw = self.client.get(self._key("sweep", "headsup", degradation_id))
+        raw = self.client.get(self.key("sweep", "headsup", degradation_id))
         if raw is None:
             return None
         found = json.loads(raw)
@@ -246,20 +253,20 @@ class BotState:
 
     def claim_incident(self, degradation_id: str) -> bool:
         """True for the first click of a heads-up's "Open incident channel"."""
-        key = self._key("sweep", "incident", degradation_id)
+        key = self.key("sweep", "incident", degradation_id)
         return bool(self.client.set(key, "", nx=True, ex=self.ttl))
 
     def remember_incident(self, degradation_id: str, channel: str) -> None:
         """The incident channel opened from a heads-up."""
-        self.client.set(self._key("sweep", "incident", degradation_id), channel, ex=self.ttl)
+        self.client.set(self.key("sweep", "incident", degradation_id), channel, ex=self.ttl)
 
     def release_incident(self, degradation_id: str) -> None:
         """Opening the channel failed: let the next click try again."""
-        self.client.delete(self._key("sweep", "incident", degradation_id))
+        self.client.delete(self.key("sweep", "incident", degradation_id))
 
     def incident_of(self, degradation_id: str) -> str | None:
         """The incident channel opened from a heads-up; None while none is (or while opening)."""
-        return _text(self.client.get(self._key("sweep", "incident", degradation_id))) or None
+        return _text(self.client.get(self.key("sweep", "incident", degradation_id))) or None
 
     def record_feedback(
         self, investigation_id: str, *, key_prefix: str, user: str, kind: str, channel: str

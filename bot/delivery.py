@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Protocol
@@ -122,15 +122,15 @@ class Deliveries:
         self.client: KeyValue = state.client
 
     def _key(self, incident_id: str) -> str:
-        return self.state._key("delivery", incident_id)
+        return self.state.key("delivery", incident_id)
 
     @property
     def _due(self) -> str:
-        return self.state._key("deliveries", "due")
+        return self.state.key("deliveries", "due")
 
     @property
     def _fresh(self) -> str:
-        return self.state._key("deliveries", "fresh")
+        return self.state.key("deliveries", "fresh")
 
     def save(self, delivery: Delivery) -> None:
         """Store a delivery; a delivery not done stays due."""
@@ -151,14 +151,11 @@ class Deliveries:
 
     def due(self) -> list[str]:
         """Ids of the deliveries not done."""
-        return sorted(
-            m.decode() if isinstance(m, bytes) else str(m) for m in self.client.smembers(self._due)
-        )
+        return sorted(_ids(self.client.smembers(self._due)))
 
     def fresh(self) -> set[str]:
         """Ids of the deliveries whose first message is not posted yet."""
-        members = self.client.smembers(self._fresh)
-        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+        return _ids(self.client.smembers(self._fresh))
 
     def forget(self, incident_id: str) -> None:
         """No longer due (its record expired)."""
@@ -167,21 +164,17 @@ class Deliveries:
 
     def lease(self, incident_id: str, owner: str) -> bool:
         """Take or keep the right to step one delivery for :data:`LEASE_SECONDS`."""
-        key = self.state._key("delivery-lease", incident_id)
-        if self.client.set(key, owner, nx=True, ex=LEASE_SECONDS):
-            return True
-        held = self.client.get(key)
-        if (held.decode() if isinstance(held, bytes) else held) != owner:
-            return False
-        self.client.expire(key, LEASE_SECONDS)
-        return True
+        key = self.state.key("delivery-lease", incident_id)
+        return self.state.lease(key, owner, seconds=LEASE_SECONDS)
 
     def release(self, incident_id: str, owner: str) -> None:
         """Give the lease back once a step is over."""
-        key = self.state._key("delivery-lease", incident_id)
-        held = self.client.get(key)
-        if (held.decode() if isinstance(held, bytes) else held) == owner:
-            self.client.delete(key)
+        self.state.release(self.state.key("delivery-lease", incident_id), owner)
+
+
+def _ids(members: Iterable[object]) -> set[str]:
+    """Set members as text (clients with and without ``decode_responses``)."""
+    return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
 
 class Reads(Protocol):

@@ -218,12 +218,18 @@ def redis_check(url: str, *, timeout: float = TIMEOUT) -> Check:
     return Check("redis", "ok", f"{public_url(url)} answers")
 
 
+def live_workers(client: redis.Redis, queue: str) -> int:
+    """RQ workers serving ``queue`` now: a worker killed outright stays registered, but its key
+    expires without heartbeats, so only the registered ones whose key lives count."""
+    keys = Worker.all_keys(queue=Queue(queue, connection=client))
+    return int(client.exists(*keys)) if keys else 0
+
+
 def workers_check(url: str, queue: str, *, essential: bool, timeout: float = TIMEOUT) -> Check:
     """At least one live RQ worker serves ``queue`` (a killed one expires without heartbeats)."""
     try:
         with _redis(url, timeout) as client:
-            keys = Worker.all_keys(queue=Queue(queue, connection=client))
-            alive = int(client.exists(*keys)) if keys else 0
+            alive = live_workers(client, queue)
     except (redis.RedisError, ValueError) as exc:
         return Check("workers", "fail", f"cannot list the RQ workers ({type(exc).__name__})")
     if alive:

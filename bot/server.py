@@ -33,10 +33,11 @@ import redis
 from aiohttp import web
 from aiohttp.streams import StreamReader
 from pydantic import BaseModel, Field, ValidationError
-from rq import Queue, Worker
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.internals import parse_body
+
+from bot.preflight import live_workers
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +195,7 @@ def redis_and_workers(redis_url: str, queue: str) -> Readiness:
         with redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1) as client:
             try:
                 client.ping()
-                keys = Worker.all_keys(queue=Queue(queue, connection=client))
-                # A worker killed outright stays registered; its key expires without heartbeats.
-                alive = int(client.exists(*keys)) if keys else 0
+                alive = live_workers(client, queue)
             except redis.RedisError as exc:
                 return [f"redis at {redis_url}: {exc}"]
         return [] if alive else [f"rq workers on queue {queue!r}: none registered"]
