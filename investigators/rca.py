@@ -47,11 +47,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, SeriesAnomaly, comovement
+from investigators import wording
+from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, comovement
 from investigators.bundle import Bundle, Change, ChangeKind, MetricKind
 from investigators.callgraph import CallGraph
 from investigators.evidence import (
@@ -229,10 +229,6 @@ def suspect_change(changes: list[Change], onset: float) -> Change | None:
         if w > weight:
             best, weight = change, w
     return best
-
-
-def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M")
 
 
 def _explain(
@@ -456,7 +452,7 @@ def analyse(bundle: Bundle) -> Analysis:
             service=c.evidence.name,
             score=c.score,
             confidence=c.confidence,
-            reasons=_reasons(c, candidates) + (_blind_reason(blind) if c is top else []),
+            reasons=wording.reasons(c, candidates) + (wording.blind(blind) if c is top else []),
             explains=c.explains,
         )
         for c in order
@@ -574,13 +570,6 @@ def _blind_spots(
     return out
 
 
-def _blind_reason(blind: list[tuple[str, str]]) -> list[str]:
-    if not blind:
-        return []
-    shown = ", ".join(f"{dep} (no {kind} data)" for dep, kind in blind[:3])
-    return [f"not confident enough to tag: a dependency it calls could hide the cause: {shown}"]
-
-
 def _confidence(top: Candidate, *, margin: float, declared: list[str], late: bool) -> str:
     """High only when the top suspect explains what is seen and nobody else comes close."""
     ev = top.evidence
@@ -597,56 +586,3 @@ def _confidence(top: Candidate, *, margin: float, declared: list[str], late: boo
     if top.explained < 0.5 and (linked or top.change_weight > 0) and margin >= 0.2:
         return "medium"
     return "low"
-
-
-def _describe(a: SeriesAnomaly) -> str:
-    name = a.series.name
-    since = f" since {_clock(a.onset)}" if a.onset is not None else ""
-    kind = a.series.kind
-    sign = "-" if a.current < a.level else "+"
-    size = f"({sign}{a.score:.0f} robust-sd)"
-    if kind in (MetricKind.ERRORS, MetricKind.LATENCY, MetricKind.TRAFFIC) and a.level > 0:
-        ratio = a.ratio
-        if ratio >= 1.5 or ratio <= 0.67:
-            shown = f"x{ratio:.1f}" if ratio < 10 else f"x{ratio:.0f}"
-            return f"{kind.value} {name} {shown}{since} {size}"
-    if (a.series.unit or "") in ("percent", "%"):
-        return f"{kind.value} {name} {a.current:.0f}% vs {a.level:.0f}% baseline{since} {size}"
-    return f"{kind.value} {name} {sign}{a.score:.0f} robust-sd{since}"
-
-
-_CHANGE_WORDS = {
-    ChangeKind.DEPLOY: "deploy",
-    ChangeKind.CONFIG: "config change",
-    ChangeKind.FEATURE_FLAG: "feature flag",
-    ChangeKind.INFRA: "infra change",
-}
-
-
-def _reasons(cand: Candidate, candidates: dict[str, Candidate]) -> list[str]:
-    ev = cand.evidence
-    out = [_describe(a) for a in ev.anomalies[:3] if a.score >= WEAK_THRESHOLD]
-    if cand.silent:
-        own = "its own series look normal" if ev.anomalies else "no telemetry of its own"
-        out.append(
-            f"{own}: seen through its callers ({', '.join(cand.explains[:5])}), whose calls "
-            "to it fail or slow down at about the same time"
-        )
-    if cand.named_by:
-        out.append(f"named in the error logs of {', '.join(cand.named_by[:5])}")
-    if ev.weak:
-        out.append("weak anomaly, counted because an anomalous caller depends on it")
-    if cand.change is not None:
-        c = cand.change
-        label = f" {c.id}" if c.id else ""
-        title = f" ({c.title})" if c.title else ""
-        out.append(f"{_CHANGE_WORDS.get(c.kind, 'change')}{label} at {_clock(c.at)}{title}")
-    if cand.explains:
-        shown = ", ".join(cand.explains[:5])
-        more = f" and {len(cand.explains) - 5} more" if len(cand.explains) > 5 else ""
-        out.append(f"explains {shown}{more}")
-    if cand.explained_by is not None and cand.explained >= 0.3:
-        dep = candidates.get(cand.explained_by)
-        since = f" (onset {_clock(dep.onset)})" if dep is not None else ""
-        out.append(f"likely a symptom of {cand.explained_by}{since}")
-    return out
