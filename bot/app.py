@@ -128,6 +128,7 @@ def create_app(
         clock=clock,
         model=config.llm.model if config.llm is not None else None,
         links=settings.link_policy(),
+        policy=settings.rca_policy(),
     )
     app.courier = copilot.courier.start()  # resumes whatever an earlier process left due
     # The executor's own store when it has one (the demo's in-process executor keeps a dict).

@@ -2,7 +2,9 @@
 
 Retried and duplicated events are dropped by event id before any listener runs; the bot's own
 messages and edits are never answered. ``/rca`` acts only where :class:`~bot.commands.RcaPolicy`
-allows (:func:`~bot.commands.place_refusal`), and mutes are announced in the ops channel.
+allows (:func:`~bot.commands.place_refusal`), and mutes are announced in the ops channel. It
+asks Slack nothing before its ack: where it may act is decided afterwards, with the channel's
+``conversations.info``, and said to the person through the command's ``response_url``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,15 @@ from slack_sdk.errors import SlackApiError
 from bot.answers import answer, is_command
 from bot.blocks import RERUN_ACTION, WRONG_ACTION
 from bot.channels import is_incident_channel
-from bot.commands import HELP, Place, RcaPolicy, mute_announcement, parse_rca, place_refusal
-from bot.copilot import Copilot
+from bot.commands import (
+    HELP,
+    RcaCommand,
+    RcaPolicy,
+    mute_announcement,
+    parse_rca,
+    place_refusal,
+)
+from bot.copilot import HIDDEN, Asked, Copilot, place_of
 from bot.dedupe import BotState
 from bot.headsup import OPEN_INCIDENT_ACTION, clock_time, sweep_status_text
 from bot.sweeper import open_incident
@@ -95,6 +104,8 @@ def register(
 
     @app.command("/rca")
     def rca(ack: Ack, command: dict[str, Any]) -> None:
+        # Nothing here asks Slack before the ack: Slack gives it 3 s. What depends on the
+        # channel (may the bot act there?) is decided after it, and said privately.
         channel = str(command["channel_id"])
         parsed = parse_rca(
             str(command.get("text", "")), copilot.catalog(), mute_max=policy.mute_max
@@ -105,29 +116,21 @@ def register(
         if parsed.error:
             ack(text=parsed.error, response_type="ephemeral")
             return
-        refusal = _refusal(copilot, policy, channel)
-        if refusal is not None:
-            ack(text=refusal, response_type="ephemeral")
-            return
-        if parsed.sweep:
-            ack(text=_sweep_status(sweep_book), response_type="ephemeral")
-            return
-        if parsed.mute is not None:
-            text = _mute(
-                copilot,
-                sweep_book,
-                ops_channel=policy.ops_channel,
-                service=parsed.services[0],
-                seconds=parsed.mute,
-                user=str(command.get("user_id", "")),
-                channel=channel,
+        asked = Asked(
+            user=str(command.get("user_id", "")),
+            response_url=str(command.get("response_url") or ""),
+            scope=", ".join(parsed.services) or "the incident",
+        )
+        if parsed.sweep or parsed.mute is not None:
+            ack()
+            copilot.pool.submit(
+                _sweep_command, copilot, sweep_book, policy, parsed, channel=channel, asked=asked
             )
-            ack(text=text, response_type="ephemeral")
             return
         # Stored before the ack (a few Redis writes): a bot that dies after acking has
-        # already left the request for the next one to start and deliver.
+        # already left the request for the next one to check, start and deliver.
         started = copilot.investigate(
-            channel, services=parsed.services or None, window=parsed.window
+            channel, services=parsed.services or None, window=parsed.window, asked=asked
         )
         if started is None:
             current = state.current(channel)
@@ -138,8 +141,7 @@ def register(
                 response_type="ephemeral",
             )
             return
-        scope = ", ".join(parsed.services) or "the incident"
-        ack(text=f"Investigating {scope}…", response_type="ephemeral")
+        ack()  # the courier says "Investigating…", or why not here (Copilot.begin)
 
     @app.action(RERUN_ACTION)
     def rerun(ack: Ack, body: dict[str, Any]) -> None:
@@ -196,18 +198,41 @@ def _refusal(copilot: Copilot, policy: RcaPolicy, channel: str) -> str | None:
         info = copilot.channel_info(channel)
     except SlackApiError as exc:
         error = exc.response.get("error")
-        if error not in ("channel_not_found", "not_in_channel"):
+        if error not in HIDDEN:
             log.warning("conversations.info %s: %s", channel, error)
             return f"I could not look this channel up ({error}); try again shortly."
-        # Slack hides a private channel from the bot until someone invites it.
-        return place_refusal(policy, Place(channel, visible=False, private=True))
-    place = Place(
-        channel,
-        name=str(info.get("name") or ""),
-        private=bool(info.get("is_private")),
-        member=bool(info.get("is_member")),
-    )
-    return place_refusal(policy, place)
+        return place_refusal(policy, place_of(channel))  # hidden: private, the bot not in it
+    return place_refusal(policy, place_of(channel, info))
+
+
+def _sweep_command(
+    copilot: Copilot,
+    book: SweepBook,
+    policy: RcaPolicy,
+    parsed: RcaCommand,
+    *,
+    channel: str,
+    asked: Asked,
+) -> None:
+    """``/rca sweep`` and ``/rca mute``, after the ack: where, then what; said privately."""
+    try:
+        text = _refusal(copilot, policy, channel)
+        if text is None and parsed.sweep:
+            text = _sweep_status(book)
+        elif text is None and parsed.mute is not None:
+            text = _mute(
+                copilot,
+                book,
+                ops_channel=policy.ops_channel,
+                service=parsed.services[0],
+                seconds=parsed.mute,
+                user=asked.user,
+                channel=channel,
+            )
+    except Exception:
+        log.exception("/rca in %s failed", channel)
+        text = "Something went wrong (see the bot's log); try again shortly."
+    copilot.respond(channel, asked, text or "")
 
 
 def _sweep_status(book: SweepBook) -> str:

@@ -30,7 +30,7 @@ from pipeline_testkit import (
     serving,
     write_catalog,
 )
-from slack_testkit import SECRET, ServedSlack
+from slack_testkit import SECRET, Responses, ServedSlack
 
 from investigators.bundle import LogSample
 from sandbox.scenarios import Scenario, generate_scenario
@@ -118,6 +118,13 @@ def workers(
         yield pool
     finally:
         pool.stop()
+
+
+@pytest.fixture(scope="session")
+def responses() -> Iterator[Responses]:
+    """Where slash commands' ``response_url``s lead: what the bot answered after the ack."""
+    with Responses() as served:
+        yield served
 
 
 @pytest.fixture

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+import uuid
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from sandbox.slack_api import Workspace
+from sandbox.slack_events import EventSender
 from sandbox.world import SIGNING_SECRET, ServedSlack
 
 __all__ = ["SECRET", "ServedSlack"]
@@ -61,3 +66,62 @@ def rendered(message: dict[str, Any]) -> str:
             if isinstance(element.get("text"), str):
                 texts.append(element["text"])
     return "\n".join(texts)
+
+
+class Responses:
+    """A stand-in for the ``response_url`` of Slack's slash commands: what the bot said there.
+
+    Slack gives every command a URL that answers the person who ran it, wherever that was;
+    the bot answers there whatever it decides after the ack. Each command gets a URL of its
+    own (``/commands/KEY``), and :meth:`to` reads the JSON bodies posted to it, oldest first.
+    """
+
+    def __init__(self) -> None:
+        self.posted: dict[str, list[dict[str, Any]]] = {}
+        lock = threading.Lock()
+        posted = self.posted
+
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    posted.setdefault(self.path.rsplit("/", 1)[-1], []).append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+
+    def __enter__(self) -> Responses:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, key: str) -> str:
+        """The response URL of one command."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}/commands/{key}"
+
+    def to(self, key: str) -> list[dict[str, Any]]:
+        """What was posted to one command's URL."""
+        return list(self.posted.get(key, []))
+
+
+def command_answer(
+    sender: EventSender, responses: Responses, fields: dict[str, str], *, timeout: float = 30.0
+) -> dict[str, Any]:
+    """What a slash command answered the person privately: in its ack, or else at its
+    ``response_url`` afterwards (the first answer there)."""
+    key = uuid.uuid4().hex
+    answered = sender.command({**fields, "response_url": responses.url(key)})
+    assert answered.status == 200, answered.body
+    found: dict[str, Any] | None = answered.json()
+    if found:
+        return found
+    return eventually(lambda: (responses.to(key) or [None])[0], timeout=timeout, what=key)

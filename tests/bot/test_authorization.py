@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 import redis
 from pipeline_testkit import Workers
-from slack_testkit import SECRET, ServedSlack, eventually, is_summary, top_level
+from slack_testkit import (
+    SECRET,
+    Responses,
+    ServedSlack,
+    command_answer,
+    eventually,
+    is_summary,
+    top_level,
+)
 
 from bot.commands import Place, mute_announcement, place_refusal
 from bot.settings import load_settings
@@ -59,14 +67,12 @@ def make_bot(
         stop()
 
 
-def _rca(url: str) -> Rca:
+def _rca(url: str, responses: Responses) -> Rca:
     sender = EventSender(url, SECRET)
 
     def rca(text: str, *, channel: str, user: str = "U0HUMAN") -> dict[str, Any]:
         fields = slash_command(text, channel_id=channel, channel_name="x", user_id=user)
-        answered = sender.command(fields)
-        assert answered.status == 200
-        found: dict[str, Any] = answered.json()
+        found = command_answer(sender, responses, fields)
         assert found.get("response_type") == "ephemeral"
         return found
 
@@ -93,21 +99,21 @@ def _mutes() -> dict[str, float]:
 
 
 def test_rca_for_a_service_in_a_channel_the_bot_is_not_in_is_refused(
-    slack: ServedSlack, bot_url: str
+    slack: ServedSlack, bot_url: str, responses: Responses
 ) -> None:
     ws = slack.workspace
     general = ws.create_channel("general")
-    refused = _rca(bot_url)("api-gateway", channel=general.id)["text"]
+    refused = _rca(bot_url, responses)("api-gateway", channel=general.id)["text"]
     assert "/invite @incident-copilot" in refused and "#inc-" in refused
     assert not ws.calls_of("conversations.join") and not ws.calls_of("chat.postMessage")
     assert ws.bot_user_id not in general.members
 
 
 def test_mutes_are_refused_where_the_bot_is_not_and_beyond_the_maximum(
-    slack: ServedSlack, bot_url: str, no_mutes: None
+    slack: ServedSlack, bot_url: str, responses: Responses, no_mutes: None
 ) -> None:
     ws = slack.workspace
-    rca = _rca(bot_url)
+    rca = _rca(bot_url, responses)
     hidden = ws.create_channel("quiet-please", private=True)
     refused = rca("mute api-gateway 2h", channel=hidden.id)["text"]
     assert "/invite @incident-copilot" in refused
@@ -162,14 +168,14 @@ def test_a_mute_announcement_names_who_what_for_how_long_and_where() -> None:
 
 
 def test_a_mute_is_announced_in_the_ops_channel(
-    slack: ServedSlack, make_bot: Callable[..., str], no_mutes: None
+    slack: ServedSlack, make_bot: Callable[..., str], responses: Responses, no_mutes: None
 ) -> None:
     ws = slack.workspace
     ops = ws.create_channel("ops-health")
     ws.invite(ops.id, ws.bot_user_id)
     incident = ws.create_channel("inc-89-gateway")
     url = make_bot(sweep_channel=ops.id, sweep_mute_max=4 * 3600)
-    muted = _rca(url)("mute api-gateway 2h", channel=incident.id, user="U0ALICE")["text"]
+    muted = _rca(url, responses)("mute api-gateway 2h", channel=incident.id, user="U0ALICE")["text"]
     assert muted.startswith("Muted api-gateway until ") and f"<#{ops.id}>" in muted
     announced = top_level(ws, ops.id)
     assert len(announced) == 1
@@ -177,17 +183,21 @@ def test_a_mute_is_announced_in_the_ops_channel(
     assert "<@U0ALICE>" in text and "`api-gateway`" in text and "for 2h" in text
     assert f"from <#{incident.id}>" in text
     assert "api-gateway" in _mutes()
-    assert "at most 4h" in _rca(url)("mute api-gateway 5h", channel=incident.id)["text"]
+    assert "at most 4h" in _rca(url, responses)("mute api-gateway 5h", channel=incident.id)["text"]
 
 
 @pytest.mark.slow
 def test_rca_investigates_in_an_alert_channel_the_bot_joins(
-    slack: ServedSlack, make_bot: Callable[..., str], workers: Workers, scenario: Scenario
+    slack: ServedSlack,
+    make_bot: Callable[..., str],
+    responses: Responses,
+    workers: Workers,
+    scenario: Scenario,
 ) -> None:
     ws = slack.workspace
     alerts = ws.create_channel("alerts-edge")
     url = make_bot(alert_channels=alerts.id, rca_in_invited_channels=False)
-    answered = _rca(url)("gateway 30m", channel=alerts.id)["text"]
+    answered = _rca(url, responses)("gateway 30m", channel=alerts.id)["text"]
     assert "Investigating api-gateway" in answered
     eventually(lambda: [m for m in top_level(ws, alerts.id) if is_summary(m)], what="summary")
     assert len(ws.calls_of("conversations.join")) == 1

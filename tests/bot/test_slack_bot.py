@@ -12,7 +12,9 @@ from conftest import group_id
 from pipeline_testkit import Workers
 from slack_testkit import (
     SECRET,
+    Responses,
     ServedSlack,
+    command_answer,
     eventually,
     is_summary,
     rendered,
@@ -179,15 +181,15 @@ def test_rca_help_and_bad_arguments_answer_privately(slack: ServedSlack, bot_url
 
 @pytest.mark.slow
 def test_rca_with_a_service_and_window_investigates(
-    slack: ServedSlack, bot_url: str, workers: Workers, scenario: Scenario
+    slack: ServedSlack, bot_url: str, responses: Responses, workers: Workers, scenario: Scenario
 ) -> None:
     ws = slack.workspace
     channel = ws.create_channel("ops-chat")
     ws.channels[channel.id].members.add(ws.bot_user_id)
     sender = EventSender(bot_url, SECRET)
     fields = slash_command("gateway 30m", channel_id=channel.id, channel_name=channel.name)
-    answered = sender.command(fields)
-    assert answered.status == 200 and "api-gateway" in answered.json()["text"]
+    answered = command_answer(sender, responses, fields)
+    assert answered["text"] == "Investigating api-gateway…"
     again = sender.command(slash_command("", channel_id=channel.id, channel_name=channel.name))
     assert "already running" in again.json()["text"]  # /rca shows the current one
     summary = _summary_of(slack, channel.id)
@@ -230,15 +232,14 @@ def test_a_channel_renamed_into_the_pattern_starts_one_investigation(
 
 
 def test_rca_in_a_private_channel_without_the_bot_asks_for_an_invite(
-    slack: ServedSlack, bot_url: str
+    slack: ServedSlack, bot_url: str, responses: Responses
 ) -> None:
     # The stand-in answers conversations.info with channel_not_found, as Slack does for a
     # private channel the bot is not in.
     ws = slack.workspace
     channel = ws.create_channel("secret-incident", private=True)
     fields = slash_command("", channel_id=channel.id, channel_name=channel.name)
-    answered = EventSender(bot_url, SECRET).command(fields)
-    assert answered.status == 200
-    assert "/invite @incident-copilot" in answered.json()["text"]
-    assert answered.json().get("response_type") == "ephemeral"
+    answered = command_answer(EventSender(bot_url, SECRET), responses, fields)
+    assert "/invite @incident-copilot" in answered["text"]
+    assert answered.get("response_type") == "ephemeral"
     assert not ws.calls_of("chat.postMessage") and not ws.calls_of("conversations.join")

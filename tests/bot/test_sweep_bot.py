@@ -12,12 +12,23 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from conftest import HOSTILE, group_id
 from pipeline_testkit import Workers
-from slack_testkit import SECRET, ServedSlack, eventually, is_summary, rendered, replies, top_level
+from slack_testkit import (
+    SECRET,
+    Responses,
+    ServedSlack,
+    command_answer,
+    eventually,
+    is_summary,
+    rendered,
+    replies,
+    top_level,
+)
 
 from bot.app import CopilotApp
 from bot.headsup import OPEN_INCIDENT_ACTION
@@ -278,15 +289,14 @@ def test_the_button_opens_an_incident_channel_with_the_team_and_investigates(
 
 
 def test_rca_sweep_and_mute_answer_privately(
-    slack: ServedSlack, sweep_bot: SweepBot, scenario: Scenario
+    slack: ServedSlack, sweep_bot: SweepBot, responses: Responses, scenario: Scenario
 ) -> None:
     ws, book, ops = slack.workspace, sweep_bot.book, sweep_bot.ops
     sender = EventSender(sweep_bot.url, SECRET)
 
-    def rca(text: str) -> dict:  # type: ignore[type-arg]
-        answered = sender.command(slash_command(text, channel_id=ops, channel_name="ops"))
-        assert answered.status == 200
-        found: dict = answered.json()  # type: ignore[type-arg]
+    def rca(text: str) -> dict[str, Any]:
+        fields = slash_command(text, channel_id=ops, channel_name="ops")
+        found = command_answer(sender, responses, fields)
         assert found.get("response_type") == "ephemeral"
         return found
 
