@@ -1,5 +1,8 @@
 """Settings: the one place the environment is read.
 
+``.env.example`` at the repository's root lists every one, commented (a test keeps it whole). A
+variable set to nothing counts as unset.
+
 Connector settings (all optional; a connector is configured when its essentials are set):
 
 ==========================  ===============================================================
@@ -127,7 +130,11 @@ def _signal(text: str, default: SignalQuery) -> SignalQuery:
 class Settings(BaseSettings):
     """Everything configurable, read from the environment (and a ``.env`` file if present)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # A variable set to nothing (``SLACK_APP_TOKEN=`` as .env.example has it) is unset, never
+    # an empty token that would switch modes or pass for a configured source.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     catalog_path: str = Field(
         default="manifests/services.yaml", validation_alias="INCIDENT_COPILOT_CATALOG"
