@@ -170,12 +170,14 @@ def _bot_top_level(ws: Workspace, channel: str) -> list[dict[str, Any]]:
 
 
 def _bot_replies(ws: Workspace, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """The bot's messages in a thread; the files it shares there (the chart) are not replies."""
     return [
         m
         for m in ws.messages(channel)
         if m.get("thread_ts") == thread_ts
         and m["ts"] != thread_ts
         and m.get("user") == ws.bot_user_id
+        and not m.get("files")
     ]
 
 
@@ -405,16 +407,26 @@ def _incident(
         if len(lines) > DETAIL_LINES:
             head.append(f"… {len(lines) - DETAIL_LINES} more lines in the thread")
         show.slack(f"#{channel.name} · thread · details", "\n".join(head))
-    _ask(ws, sender, channel.id, summary["ts"], truth.root or where, groups, show, result)
+    question = thread_question(summary, fallback=where)
+    _ask(ws, sender, channel.id, summary["ts"], question, groups, show, result)
     return True
 
 
+def thread_question(summary: dict[str, Any], *, fallback: str) -> str:
+    """The demo's question in the summary's thread, as someone reading it would ask: about the
+    service the bot named (never the truth, which nobody in the channel knows), or about
+    ``fallback``, where the alert fired, when it named none."""
+    return f"what changed in {_root_of(summary) or fallback} in the last hour?"
+
+
 def _root_of(summary: dict[str, Any]) -> str | None:
+    """The service the summary's header names as the likely root cause, if it names one."""
     for block in summary.get("blocks") or []:
         if block.get("type") == "header":
             text = str(block["text"].get("text", ""))
-            if text.startswith("Likely root cause: "):
-                return text.removeprefix("Likely root cause: ")
+            # "Likely root cause: X", or with its confidence: "Likely root cause (high …): X".
+            if text.startswith("Likely root cause") and ": " in text:
+                return text.rpartition(": ")[2].strip() or None
     return None
 
 
@@ -423,12 +435,11 @@ def _ask(
     sender: EventSender,
     channel: str,
     thread_ts: str,
-    service: str,
+    question: str,
     groups: dict[str, str],
     show: Display,
     result: DemoResult,
 ) -> None:
-    question = f"what changed in {service} in the last hour?"
     result.question = question
     show.step(f'someone asks in the thread: "{question}"')
     asked = time.monotonic()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.demo import thread_question
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("incident-copilot"))
 
@@ -41,7 +43,7 @@ def test_the_demo_posts_a_right_summary_tags_the_owner_and_answers(executor: str
     assert "Investigating" in result["updates"][0]["text"]
     assert result["narrative"] == "shown"
     assert "What happened" in result["summary_text"] and "http" in result["summary_text"]
-    assert result["question"].startswith(f"what changed in {truth['root']}")
+    assert result["question"].startswith(f"what changed in {result['root_cause']} ")
     assert "Answered by" in result["answer"]
     # Progress goes to stderr, so that stdout is the JSON alone.
     assert "opened #inc-" in progress and "tagged" in progress
@@ -53,3 +55,23 @@ def test_an_unknown_fault_is_refused_with_the_choices() -> None:
     )
     assert done.returncode == 2
     assert "bad-deploy" in done.stdout + done.stderr
+
+
+def _summary(header: str) -> dict:  # type: ignore[type-arg]
+    return {
+        "ts": "1.000001",
+        "text": header,
+        "blocks": [{"type": "header", "text": {"type": "plain_text", "text": header}}],
+    }
+
+
+def test_the_scripted_question_asks_about_the_service_the_bot_named() -> None:
+    # Whatever the truth was: the person in the thread only knows what the summary says.
+    named = _summary("Likely root cause (medium confidence): shipping-db")
+    assert thread_question(named, fallback="checkout") == (
+        "what changed in shipping-db in the last hour?"
+    )
+    plain = _summary("Likely root cause: payments-api")
+    assert thread_question(plain, fallback="checkout").startswith("what changed in payments-api ")
+    nothing = _summary("No root cause found")
+    assert thread_question(nothing, fallback="checkout").startswith("what changed in checkout ")
