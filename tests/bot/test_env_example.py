@@ -7,6 +7,7 @@ a setting added there and not here fails, and so does a name here that nothing r
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,8 @@ def _shown() -> dict[str, str]:
     found = {}
     for line in _lines():
         match = _SETTING.match(line)
-        if match:
-            found[match.group(2)] = match.group(3)
+        if match:  # quoted as a shell would read it (README: set -a; . ./.env; set +a)
+            found[match.group(2)] = "".join(shlex.split(match.group(3)))
     return found
 
 
