@@ -257,7 +257,7 @@ def _cmd_bot(args: argparse.Namespace, out: TextIO) -> int:
     from bot.app import create_app
 
     app = create_app(settings)
-    if settings.slack_app_token is not None:
+    if settings.socket_mode() and settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         out.write("incident-copilot bot: Socket Mode\n")

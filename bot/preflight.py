@@ -150,7 +150,8 @@ def slack_settings(settings: Settings) -> list[Check]:
                 "HTTP mode",
             )
         )
-    if not app and settings.slack_signing_secret is None:
+    secret = settings.slack_signing_secret
+    if not settings.socket_mode() and not (secret and secret.get_secret_value().strip()):
         problems.append(
             Check(
                 "slack",

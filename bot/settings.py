@@ -246,6 +246,11 @@ class Settings(BaseSettings):
                 )
         return ",".join(roots) or None
 
+    def socket_mode(self) -> bool:
+        """Whether the bot connects over Socket Mode (an app-level token is set), which needs no
+        signing secret; else it serves HTTP, verifying requests with SLACK_SIGNING_SECRET."""
+        return bool(self.slack_app_token and self.slack_app_token.get_secret_value().strip())
+
     def rca_policy(self) -> RcaPolicy:
         """Where ``/rca`` may act and post, and how long a mute may last."""
         return RcaPolicy(

@@ -69,3 +69,16 @@ def test_the_readme_asks_for_the_signing_secret_only_for_http_mode() -> None:
     steps, http = connecting.split("Without `SLACK_APP_TOKEN`", 1)
     assert "SLACK_SIGNING_SECRET" not in steps and "Socket Mode needs no signing secret" in steps
     assert "SLACK_SIGNING_SECRET" in http and "only HTTP mode asks for" in http
+
+
+def test_a_blank_secret_or_app_token_counts_as_none() -> None:
+    blank_secret = load_settings(slack_bot_token="xoxb-1-2", slack_signing_secret="  ")
+    assert [c.detail for c in preflight.slack_settings(blank_secret)] == [
+        "HTTP mode needs SLACK_SIGNING_SECRET"
+    ]
+    blank_app = load_settings(slack_bot_token="xoxb-1-2", slack_app_token=" ")
+    assert not blank_app.socket_mode()
+    assert [c.detail for c in preflight.slack_settings(blank_app)] == [
+        "HTTP mode needs SLACK_SIGNING_SECRET"
+    ]
+    assert load_settings(slack_bot_token="xoxb-1-2", slack_app_token="xapp-1-A-2").socket_mode()
