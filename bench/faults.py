@@ -133,7 +133,8 @@ def run_row(world: World, name: str, strike: Callable[[World, str], None], deadl
     messages = _bot_messages(ws, channel.id)
     top = [m for m in messages if "thread_ts" not in m]
     found = summary()
-    details = [m for m in messages if found and m.get("thread_ts") == found["ts"]]
+    thread = [m for m in messages if found and m.get("thread_ts") == found["ts"]]
+    details = [m for m in thread if not m.get("files")]  # the chart is a file of its own
     return Row(name, delivered, sum(_is_summary(m) for m in top), len(details), seconds)
 
 

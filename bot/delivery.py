@@ -14,7 +14,9 @@ what is due lives in Redis (:class:`Deliveries`), never only in a bot process's 
    investigation and the part. Before posting a part again after a failed or unknown attempt
    (a 500, a timeout, a crash between Slack's answer and Redis), the courier looks for that
    metadata in the channel or thread and adopts the message it finds instead of posting twice.
-   ``chat.update`` of the same message with the same content is harmless by nature.
+   ``chat.update`` of the same message with the same content is harmless by nature. A file
+   carries no metadata: the chart's file name names the investigation, and a retried upload
+   first looks for that name among the thread's files.
 3. **Failures wait and retry.** A Slack 5xx, a timeout or a Redis error leaves the delivery due;
    it is tried again after a backoff (1 s doubling to 30 s). Errors Slack says will not go away
    (``channel_not_found``, ``is_archived``…) end the delivery with a log line.
@@ -29,20 +31,23 @@ import json
 import logging
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks import details_text, fallback_text, progress_blocks, progress_text, summary_blocks
+from bot.chart import alt_text, render_chart, title_of
 from bot.dedupe import BotState, KeyValue
 from bot.escape import LinkPolicy
 from investigators.pipeline import Narrative, ProgressEvent, Summary
+from investigators.pipeline.chartdata import ChartData
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +76,10 @@ MAX_BACKOFF = 30.0
 FIND_PAGES = 5
 #: How long one process may step a delivery before another may take it over.
 LEASE_SECONDS = 15
+#: Tries of the chart's upload before it is given up (the summary is long posted by then).
+CHART_TRIES = 3
 
-Stage = Literal["progress", "summary", "details", "done"]
+Stage = Literal["progress", "summary", "details", "chart", "done"]
 Part = Literal["progress", "details"]
 
 
@@ -103,6 +110,7 @@ class Delivery:
     attempts: int = 0  # failed tries in a row
     next_at: float = 0.0  # epoch: not stepped before
     posting: bool = False  # a post of the current part was sent, its outcome unknown
+    chart_tries: int = 0  # uploads of the chart begun (the thread is searched before another)
 
     def to_json(self) -> str:
         """The stored form."""
@@ -185,6 +193,13 @@ class Reads(Protocol):
     def summary(self, investigation_id: str) -> Summary | None: ...
 
     def narrative(self, investigation_id: str) -> Narrative | None: ...
+
+
+@runtime_checkable
+class Charts(Protocol):
+    """What the courier reads to upload a chart (executors that keep one have it)."""
+
+    def chart(self, investigation_id: str) -> ChartData | None: ...
 
 
 class Courier:
@@ -347,6 +362,8 @@ class Courier:
             d = self._summary(d)
         if d.stage == "details":
             d = self._details(d)
+        if d.stage == "chart":
+            d = self._chart(d)
         return replace(d, attempts=0) if d.stage == "done" else d
 
     def _post_progress(self, d: Delivery) -> Delivery:
@@ -428,7 +445,7 @@ class Courier:
         if summary is None:
             return replace(d, stage="done")
         if (d.posting or d.attempts) and self._find(d, "details") is not None:
-            return replace(d, stage="done", posting=False)
+            return self._saved(replace(d, stage="chart", posting=False))
         self.deliveries.save(replace(d, posting=True))
         self.client.chat_postMessage(
             channel=d.channel,
@@ -441,7 +458,91 @@ class Courier:
             ),
             metadata=_metadata(d, "details"),
         )
-        return replace(d, stage="done", posting=False)
+        return self._saved(replace(d, stage="chart", posting=False))
+
+    def _saved(self, d: Delivery) -> Delivery:
+        self.deliveries.save(d)
+        return d
+
+    def _chart(self, d: Delivery) -> Delivery:
+        """Upload the chart to the thread: get an upload URL, POST the PNG, complete the upload.
+
+        Any failure is retried after a backoff, up to :data:`CHART_TRIES` uploads begun; then
+        (or at once for an error Slack says will not go away) it is given up with one log line.
+        Before another try (and before giving up), the thread is searched for the file: an
+        upload completed whose answer was lost is not made twice.
+        """
+        assert d.ts is not None
+        data = (
+            self.executor.chart(d.investigation_id) if isinstance(self.executor, Charts) else None
+        )
+        if data is None:
+            return replace(d, stage="done")
+        if d.chart_tries:
+            try:
+                if self._find_file(d, data.filename):
+                    return replace(d, stage="done")
+            except (SlackApiError, OSError, TimeoutError):
+                if d.chart_tries < CHART_TRIES:
+                    raise  # the delivery's own backoff, then this step again
+        if d.chart_tries >= CHART_TRIES:
+            log.warning(
+                "delivery %s: no chart in the thread after %d tries; the summary stands",
+                d.incident_id,
+                d.chart_tries,
+            )
+            return replace(d, stage="done")
+        d = self._saved(replace(d, chart_tries=d.chart_tries + 1))
+        try:
+            self._upload(d, data)
+        except redis.RedisError:
+            raise
+        except Exception as exc:
+            error = _slack_error(exc)
+            if error in PERMANENT:
+                log.warning(
+                    "delivery %s: no chart in the thread: Slack says %s; the summary stands",
+                    d.incident_id,
+                    error,
+                )
+                return replace(d, stage="done")
+            # Even after the last try: the next step looks for the file before giving up.
+            return replace(d, next_at=self.clock() + min(MAX_BACKOFF, 2.0**d.chart_tries))
+        return replace(d, stage="done")
+
+    def _upload(self, d: Delivery, data: ChartData) -> None:
+        """Slack's external upload flow, one file shared in the summary's thread."""
+        png = render_chart(data)
+        asked = self.client.files_getUploadURLExternal(
+            filename=data.filename, length=len(png), alt_txt=alt_text(data)
+        )
+        request = urllib.request.Request(
+            str(asked["upload_url"]),
+            data=png,
+            headers={"Content-Type": "application/octet-stream"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=self.client.timeout) as answer:
+            if answer.status != 200:
+                raise OSError(f"the upload URL answered HTTP {answer.status}")
+        self.client.files_completeUploadExternal(
+            files=[{"id": str(asked["file_id"]), "title": title_of(data)}],
+            channel_id=d.channel,
+            thread_ts=d.ts,
+        )
+
+    def _find_file(self, d: Delivery, filename: str) -> bool:
+        """Whether a file of that name is shared in the summary's thread already."""
+        return (
+            self._search(
+                d,
+                "details",
+                lambda m: any(
+                    f.get("name") == filename for f in m.get("files") or [] if isinstance(f, dict)
+                ),
+            )
+            is not None
+        )
 
     def _find(self, d: Delivery, part: Part) -> str | None:
         """The ts of this delivery's part if Slack has it already (a post whose answer was lost).
@@ -449,6 +550,18 @@ class Courier:
         The progress message is among the channel's newest messages, the detail among the
         thread's replies; up to :data:`FIND_PAGES` pages of each are read, following cursors.
         """
+
+        def mine(message: dict[str, Any]) -> bool:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            return payload.get("incident_id") == d.incident_id and payload.get("part") == part
+
+        return self._search(d, part, mine)
+
+    def _search(
+        self, d: Delivery, part: Part, wanted: Callable[[dict[str, Any]], bool]
+    ) -> str | None:
+        """The ts of the first message ``wanted`` among the channel's newest messages
+        (``progress``) or the thread's replies (``details``)."""
         cursor: str | None = None
         for _ in range(FIND_PAGES):
             if part == "progress":
@@ -465,13 +578,19 @@ class Courier:
                 )
             messages: list[dict[str, Any]] = page.get("messages", []) or []
             for message in messages:
-                payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get("incident_id") == d.incident_id and payload.get("part") == part:
+                if wanted(message):
                     return str(message["ts"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not page.get("has_more") or not cursor:
                 return None
         return None
+
+
+def _slack_error(exc: Exception) -> str:
+    """Slack's error code of a failed call, or '' (a timeout, an HTTP error page)."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return str(exc.response.get("error", ""))
+    return ""
 
 
 def _metadata(d: Delivery, part: Part) -> dict[str, Any]:

@@ -12,6 +12,18 @@ For the health sweep's "Open incident channel": ``conversations.create`` (Slack'
 ``usergroups.users.list`` over the user groups a test defines with
 :meth:`Workspace.add_usergroup`.
 
+Files go up the way Slack's external upload flow takes them: ``files.getUploadURLExternal``
+(``filename``, ``length``) answers an ``upload_url`` on this server and a ``file_id``; the bytes
+are POSTed there (raw or multipart, ``OK - {length}`` as Slack answers); and
+``files.completeUploadExternal`` (``files`` as a JSON array of ``{id, title}``, ``channel_id``,
+``thread_ts``, ``initial_comment``) shares them as a file message in the channel or thread. The
+stored file is kept in :attr:`Workspace.files`; its ``url_private`` serves the bytes to the
+bot token. ``Workspace.fail("upload")`` makes the upload URL fail like a method.
+
+People have names: :attr:`Workspace.users` (ids to names, the sandbox's usual ones known), for
+the page that shows the channels. An ephemeral message (``chat.postEphemeral``) is kept with
+the one user who sees it (:attr:`Workspace.ephemeral`), so that the page shows it to them only.
+
 ``conversations.history`` (newest first) and ``conversations.replies`` (oldest first) page with
 Slack's cursors: ``limit``, ``cursor``, ``has_more`` and ``response_metadata.next_cursor``. Ids
 follow Slack's formats (``T…``, ``U…``, ``B…`` with at least eight characters after the letter,
@@ -34,7 +46,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 
 @dataclass(slots=True)
@@ -94,6 +106,83 @@ class Channel:
         }
 
 
+@dataclass(slots=True)
+class SlackFile:
+    """A file uploaded through the external upload flow: asked for, uploaded, then shared."""
+
+    id: str
+    name: str
+    length: int
+    user: str
+    created: int
+    alt_txt: str = ""
+    title: str = ""
+    content: bytes | None = None  # once uploaded
+    shared: list[str] = field(default_factory=list)  # channel ids, once completed
+
+    @property
+    def mimetype(self) -> str:
+        """What the bytes are, from their first bytes (PNG here) or the name."""
+        if self.content is not None and self.content.startswith(b"\x89PNG\r\n\x1a\n"):
+            return "image/png"
+        return "application/octet-stream"
+
+    def size(self) -> tuple[int, int] | None:
+        """Width and height of a PNG, read from its header."""
+        if self.mimetype != "image/png" or self.content is None or len(self.content) < 24:
+            return None
+        return int.from_bytes(self.content[16:20], "big"), int.from_bytes(
+            self.content[20:24], "big"
+        )
+
+    def info(self, base: str, team_id: str) -> dict[str, Any]:
+        """The ``file`` object as Slack shows it in a message's ``files``."""
+        private = f"{base}/files-pri/{team_id}-{self.id}/{self.name}"
+        found: dict[str, Any] = {
+            "id": self.id,
+            "created": self.created,
+            "timestamp": self.created,
+            "name": self.name,
+            "title": self.title or self.name,
+            "mimetype": self.mimetype,
+            "filetype": "png" if self.mimetype == "image/png" else "binary",
+            "pretty_type": "PNG" if self.mimetype == "image/png" else "Binary",
+            "user": self.user,
+            "user_team": team_id,
+            "editable": False,
+            "size": len(self.content or b""),
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": True,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "url_private": private,
+            "url_private_download": f"{base}/files-pri/{team_id}-{self.id}/download/{self.name}",
+            "permalink": f"https://sandbox.slack.com/files/{self.user}/{self.id}/{self.name}",
+            "has_rich_preview": False,
+            "channels": [c for c in self.shared if c.startswith("C")],
+            "groups": [c for c in self.shared if c.startswith("G")],
+        }
+        size = self.size()
+        if size is not None:
+            found["original_w"], found["original_h"] = size
+        return found
+
+
+#: The people the sandbox's messages come from, by id: what Slack's client shows for them.
+USERS = {
+    "U0BOT": "incident-copilot",
+    "U0HUMAN": "alex.kim",
+    "U0DEMO": "you",
+    "U0ONCALL": "sam.oncall",
+    "U0ALERTS": "Datadog",
+    "U0DEPLOYS": "deploy-bot",
+    "U0CREATOR": "jordan",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class SlackFault:
     """One injected failure of a Web API method (see :meth:`Workspace.fail`)."""
@@ -125,6 +214,10 @@ class Workspace:
         self.app_id = app_id
         self.channels: dict[str, Channel] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.users: dict[str, str] = {**USERS, bot_user_id: "incident-copilot"}
+        self.files: dict[str, SlackFile] = {}
+        self.uploads: dict[str, str] = {}  # upload URL tickets -> file ids
+        self.ephemeral: list[dict[str, Any]] = []  # each with its channel and its one viewer
         self.calls: list[Call] = []
         self._limits: dict[str, list[float]] = {}
         self._faults: dict[str, list[SlackFault]] = {}
@@ -152,6 +245,25 @@ class Workspace:
         """A user group (``S0123ABC``, the id in ``<!subteam^ID>``) and its members."""
         with self._lock:
             self.usergroups[group_id] = list(users)
+
+    def add_user(self, user_id: str, name: str) -> None:
+        """Someone in the workspace (``U…``), shown by ``name``."""
+        with self._lock:
+            self.users[user_id] = name
+
+    def user_name(self, user_id: str) -> str | None:
+        """The name shown for a user id, if the workspace knows it."""
+        return self.users.get(user_id)
+
+    def ephemeral_for(self, channel: str, user: str) -> list[dict[str, Any]]:
+        """The ephemeral messages ``user`` sees in ``channel``, oldest first."""
+        with self._lock:
+            return [m for m in self.ephemeral if m["channel"] == channel and m["to"] == user]
+
+    def shared_files(self, channel: str) -> list[SlackFile]:
+        """Files shared in a channel, oldest first."""
+        with self._lock:
+            return [f for f in self.files.values() if channel in f.shared]
 
     def channel_named(self, name: str) -> Channel | None:
         """The channel called ``name``, if any."""
@@ -456,7 +568,77 @@ def _find(channel: Channel, ts: str) -> dict[str, Any] | None:
     return next((m for m in channel.messages if m.get("ts") == ts), None)
 
 
-def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
+def _upload_url(ws: Workspace, args: dict[str, Any], base: str) -> web.Response:
+    """``files.getUploadURLExternal``: a file id and where to POST its bytes."""
+    filename = str(args.get("filename") or "")
+    try:
+        length = int(str(args.get("length", "")))
+    except ValueError:
+        length = -1
+    if not filename or length < 0:
+        return _error("invalid_arguments")
+    if length == 0:
+        return _error("missing_argument")  # Slack's answer to an empty file
+    file_id = f"F{uuid.uuid4().hex[:10].upper()}"
+    ticket = uuid.uuid4().hex
+    alt = str(args.get("alt_txt") or "")
+    if len(alt) > 1000:
+        return _error("alt_txt_too_large")
+    with ws._lock:
+        ws.files[file_id] = SlackFile(
+            id=file_id,
+            name=filename,
+            length=length,
+            user=ws.bot_user_id,
+            created=int(time.time()),
+            alt_txt=alt,
+        )
+        ws.uploads[ticket] = file_id
+    return web.json_response(
+        {"ok": True, "upload_url": f"{base}/upload/v1/{ticket}", "file_id": file_id}
+    )
+
+
+def _complete(ws: Workspace, args: dict[str, Any], base: str) -> web.Response:
+    """``files.completeUploadExternal``: the uploaded files shared in a channel or thread."""
+    raw = args.get("files")
+    try:
+        asked = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return _error("invalid_arguments")
+    if not isinstance(asked, list) or not asked or not all(isinstance(f, dict) for f in asked):
+        return _error("invalid_arguments")
+    found = [ws.files.get(str(f.get("id", ""))) for f in asked]
+    files = [f for f in found if f is not None and f.content is not None]
+    if len(files) != len(asked):
+        return _error("file_not_found")
+    channel_id = str(args.get("channel_id") or "")
+    channel = ws.channels.get(channel_id) if channel_id else None
+    if channel_id and channel is None:
+        return _error("channel_not_found")
+    if channel is not None and channel.is_private and ws.bot_user_id not in channel.members:
+        return _error("not_in_channel")
+    for f, wanted in zip(files, asked, strict=True):
+        if wanted.get("title"):
+            f.title = str(wanted["title"])
+    if channel is not None:
+        fresh = [f for f in files if channel.id not in f.shared]
+        for f in fresh:
+            f.shared.append(channel.id)
+        if fresh:  # sharing a file where it is already shared posts nothing new
+            message = _bot_message(
+                ws, {"text": str(args.get("initial_comment") or "")}, ws.next_ts()
+            )
+            message.update(files=[f.info(base, ws.team_id) for f in fresh], upload=True)
+            if args.get("thread_ts"):
+                message["thread_ts"] = str(args["thread_ts"])
+            channel.messages.append(message)
+    return web.json_response(
+        {"ok": True, "files": [{"id": f.id, "title": f.title or f.name} for f in files]}
+    )
+
+
+def _handle(ws: Workspace, method: str, args: dict[str, Any], base: str = "") -> web.Response:
     channel = ws.channels.get(str(args.get("channel", "")))
     if method == "auth.test":
         return web.json_response(
@@ -473,6 +655,10 @@ def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
         )
     if method == "conversations.create":
         return _create(ws, args)
+    if method == "files.getUploadURLExternal":
+        return _upload_url(ws, args, base)
+    if method == "files.completeUploadExternal":
+        return _complete(ws, args, base)
     if method == "usergroups.users.list":
         members = ws.usergroups.get(str(args.get("usergroup", "")))
         if members is None:
@@ -532,7 +718,13 @@ def _handle(ws: Workspace, method: str, args: dict[str, Any]) -> web.Response:
             }
         )
     if method == "chat.postEphemeral" and channel:
-        return web.json_response({"ok": True, "message_ts": ws.next_ts()})
+        if not (args.get("text") or args.get("blocks")):
+            return _error("no_text")
+        ts = ws.next_ts()
+        shown = _bot_message(ws, args, ts)
+        with ws._lock:
+            ws.ephemeral.append({**shown, "channel": channel.id, "to": str(args.get("user", ""))})
+        return web.json_response({"ok": True, "message_ts": ts})
     return _error("unknown_method", status=404)
 
 
@@ -556,12 +748,13 @@ def slack_app(workspace: Workspace) -> web.Application:
             ws.calls.append(Call(name, recorded, time.time(), status=401))
             known = token in (ws.token, ws.app_token)
             return _error("not_allowed_token_type" if known else "invalid_auth")
+        base = f"{request.scheme}://{request.host}"
         fault = ws.take_fault(name)
         if fault is not None:
             if fault.hang:
                 await asyncio.sleep(fault.hang)
             if fault.after and not socket:
-                _handle(ws, name, args)  # it took effect; only the answer is lost
+                _handle(ws, name, args, base)  # it took effect; only the answer is lost
             ws.calls.append(Call(name, recorded, time.time(), status=fault.status))
             return _error_page(fault.status)
         ws.calls.append(Call(name, recorded, time.time()))
@@ -570,9 +763,52 @@ def slack_app(workspace: Workspace) -> web.Application:
             ws.tickets.add(ticket)
             url = f"ws://{request.host}/link/?ticket={ticket}"
             return web.json_response({"ok": True, "url": url})
-        return _handle(ws, name, args)
+        return _handle(ws, name, args, base)
 
-    app = web.Application()
+    async def upload(request: web.Request) -> web.Response:
+        """The upload URL: the file's bytes, raw or as a multipart form's one file."""
+        ws = request.app[SLACK]
+        file_id = ws.uploads.get(request.match_info["ticket"])
+        if file_id is None:
+            return web.Response(status=404, text="upload URL not found")
+        fault = ws.take_fault("upload")
+        if fault is not None:
+            if fault.hang:
+                await asyncio.sleep(fault.hang)
+            if fault.after:
+                ws.files[file_id].content = await _upload_body(request)
+            ws.calls.append(Call("upload", {"file_id": file_id}, time.time(), fault.status))
+            return _error_page(fault.status)
+        content = await _upload_body(request)
+        ws.files[file_id].content = content
+        ws.calls.append(Call("upload", {"file_id": file_id, "bytes": len(content)}, time.time()))
+        return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
+
+    async def private(request: web.Request) -> web.StreamResponse:
+        """``url_private``: a shared file's bytes, for the bot token only."""
+        ws = request.app[SLACK]
+        if _token(request, {}) != ws.token:
+            return web.Response(status=404, text="not found")
+        found = ws.files.get(request.match_info["file"].rpartition("-")[2])
+        if found is None or found.content is None or not found.shared:
+            return web.Response(status=404, text="not found")
+        return web.Response(body=found.content, content_type=found.mimetype)
+
+    app = web.Application(client_max_size=20 * 1024**2)
     app[SLACK] = workspace
     app.router.add_route("*", "/api/{method}", method)
+    app.router.add_post("/upload/v1/{ticket}", upload)
+    app.router.add_get("/files-pri/{file}/{name}", private)
+    app.router.add_get("/files-pri/{file}/download/{name}", private)
     return app
+
+
+async def _upload_body(request: web.Request) -> bytes:
+    """The uploaded bytes: a multipart form's file part, or the body as it is."""
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.filename:
+                return bytes(await part.read())
+        return b""
+    return await request.read()

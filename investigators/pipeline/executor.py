@@ -20,6 +20,7 @@ from typing import Any
 import redis
 
 from investigators.bundle import Bundle
+from investigators.pipeline.chartdata import ChartData
 from investigators.pipeline.config import PipelineConfig
 from investigators.pipeline.investigation import DIVE_SOURCES, IncidentRequest, ProgressEvent
 from investigators.pipeline.jobs import enqueue_investigation, queue_of
@@ -69,6 +70,10 @@ class _Reads:
     def summary(self, investigation_id: str) -> Summary | None:
         """The summary, once made."""
         return self._inv(investigation_id).summary()
+
+    def chart(self, investigation_id: str) -> ChartData | None:
+        """What the summary's chart shows, once the summary is made (None: no chart)."""
+        return self._inv(investigation_id).chart()
 
     def record(self, investigation_id: str) -> Record | None:
         """What the investigation did, once its summary is made."""

@@ -8,6 +8,7 @@ narrative) are guarded by set-if-absent keys.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from investigators.bundle import Bundle
 from investigators.catalog import Catalog, load_catalog
+from investigators.pipeline.chartdata import ChartData, chart_data
 from investigators.pipeline.config import PipelineConfig
 from investigators.pipeline.investigation import (
     DIVE_SOURCES,
@@ -34,7 +36,9 @@ from investigators.pipeline.narrative import LlmUsage, Narrative, write_narrativ
 from investigators.pipeline.sources import available_sources, language_model, run_source
 from investigators.pipeline.store import Keys, Store
 from investigators.pipeline.summary import Summary, build_summary
-from investigators.rca import RcaResult, analyse, rank
+from investigators.rca import Analysis, RcaResult, analyse, rank
+
+log = logging.getLogger(__name__)
 
 #: How long after the deadline a request for the same incident still joins (seconds).
 LEASE_MARGIN = 120.0
@@ -147,6 +151,11 @@ class Investigation:
         """The summary, once written."""
         raw = self.store.get(self.key("summary"))
         return None if raw is None else Summary.model_validate_json(raw)
+
+    def chart(self) -> ChartData | None:
+        """What the summary's chart shows, once the summary is written (None: no chart)."""
+        raw = self.store.get(self.key("chart"))
+        return None if raw is None else ChartData.model_validate_json(raw)
 
     def record(self) -> Record | None:
         """The record, once the summary is written."""
@@ -318,6 +327,7 @@ def finalize_step(inv: Investigation, *, finished_by: str) -> Summary:
         finished_by=finished_by,
         skipped=read.skipped,
     )
+    _keep_chart(inv, bundle, analysis, summary)
     if not inv.store.set(inv.key("summary"), summary.model_dump_json(), ttl=inv.ttl, only_new=True):
         return inv.summary() or summary
     now = time.time()
@@ -329,6 +339,20 @@ def finalize_step(inv: Investigation, *, finished_by: str) -> Summary:
     top = summary.root_cause.service if summary.root_cause else "no root cause"
     inv.event("summary_ready", detail=f"{top} ({finished_by})")
     return summary
+
+
+def _keep_chart(inv: Investigation, bundle: Bundle, analysis: Analysis, summary: Summary) -> None:
+    """Keep the chart's data before the summary, so that whoever reads the summary finds it.
+
+    A chart is a picture of the summary, never a condition of it: an error here is logged.
+    """
+    try:
+        chart = chart_data(bundle, analysis, summary)
+    except Exception:
+        log.exception("investigation %s: no chart (its data could not be made)", inv.id)
+        return
+    if chart is not None:
+        inv.store.set(inv.key("chart"), chart.model_dump_json(), ttl=inv.ttl, only_new=True)
 
 
 def _record(

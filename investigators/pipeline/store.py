@@ -7,6 +7,7 @@ One small interface, :class:`Store`, and one key layout under a prefix, every ke
     {prefix}:inv:{id}:result:{step}        one source's findings and telemetry (scan or dive)
     {prefix}:inv:{id}:ranking              the ranking after the broad scan
     {prefix}:inv:{id}:once:{what}          guards: a step that must happen once (SET NX)
+    {prefix}:inv:{id}:chart                what the summary's chart shows, written once (SET NX)
     {prefix}:inv:{id}:summary              the summary, written once (SET NX)
     {prefix}:inv:{id}:record               what the investigation did, for audit and follow-ups
     {prefix}:inv:{id}:narrative            the model's checked narrative, or why there is none

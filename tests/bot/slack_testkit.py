@@ -41,13 +41,23 @@ def top_level(ws: Workspace, channel: str) -> list[dict[str, Any]]:
 
 
 def replies(ws: Workspace, channel: str, thread_ts: str) -> list[dict[str, Any]]:
-    """The bot's replies in a thread."""
+    """The bot's replies in a thread (its messages; the files it shares: :func:`shared`)."""
     return [
         m
         for m in ws.messages(channel)
         if m.get("thread_ts") == thread_ts
         and m["ts"] != thread_ts
         and m.get("user") == ws.bot_user_id
+        and not m.get("files")
+    ]
+
+
+def shared(ws: Workspace, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """The files the bot shared in a thread (one ``file_share`` message each)."""
+    return [
+        m
+        for m in ws.messages(channel)
+        if m.get("thread_ts") == thread_ts and m.get("user") == ws.bot_user_id and m.get("files")
     ]
 
 

@@ -59,6 +59,8 @@ SERVED = (
     "chat.update",
     "chat.postEphemeral",
     "usergroups.users.list",
+    "files.getUploadURLExternal",
+    "files.completeUploadExternal",
 )
 
 
@@ -133,6 +135,105 @@ CONNECTIONS_OPEN: Doc = {
         },
     }
 }
+
+
+#: Errors every method may answer, as Slack's pages list them.
+COMMON_ERRORS = [
+    "not_authed",
+    "invalid_auth",
+    "access_denied",
+    "account_inactive",
+    "token_revoked",
+    "no_permission",
+    "missing_scope",
+    "invalid_arguments",
+    "invalid_arg_name",
+    "invalid_charset",
+    "invalid_form_data",
+    "invalid_post_type",
+    "missing_post_type",
+    "request_timeout",
+    "ratelimited",
+    "fatal_error",
+    "internal_error",
+]
+
+
+def _method(name: str, success: Doc, errors: list[str]) -> Doc:
+    """A method's 200 and default schemas, as its page describes them today."""
+    return {
+        "post": {
+            "externalDocs": {"url": DOCS + name},
+            "responses": {
+                "200": {
+                    "schema": {
+                        "additionalProperties": False,
+                        "properties": {"ok": {"$ref": "#/definitions/defs_ok_true"}, **success},
+                        "required": ["ok", *success],
+                        "type": "object",
+                    }
+                },
+                "default": {
+                    "schema": {
+                        "additionalProperties": False,
+                        "properties": {
+                            "error": {"enum": [*errors, *COMMON_ERRORS], "type": "string"},
+                            "ok": {"$ref": "#/definitions/defs_ok_false"},
+                        },
+                        "required": ["ok", "error"],
+                        "type": "object",
+                    }
+                },
+            },
+        }
+    }
+
+
+#: The external upload flow (2023, after the description): files.getUploadURLExternal answers
+#: where to POST the bytes and the file's id; files.completeUploadExternal the files shared.
+GET_UPLOAD_URL_EXTERNAL = _method(
+    "files.getUploadURLExternal",
+    {
+        "upload_url": {"pattern": "^https?://", "type": "string"},
+        "file_id": {"$ref": "#/definitions/defs_file_id"},
+    },
+    [
+        "alt_txt_too_large",
+        "file_type_not_allowed",
+        "file_upload_size_restricted",
+        "file_uploads_disabled",
+        "file_uploads_except_images_disabled",
+        "missing_argument",
+        "snippet_too_large",
+    ],
+)
+COMPLETE_UPLOAD_EXTERNAL = _method(
+    "files.completeUploadExternal",
+    {
+        "files": {
+            "items": {
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"$ref": "#/definitions/defs_file_id"},
+                    "title": {"type": "string"},
+                },
+                "required": ["id", "title"],
+                "type": "object",
+            },
+            "minItems": 1,
+            "type": "array",
+        }
+    },
+    [
+        "channel_not_found",
+        "file_not_found",
+        "file_update_failed",
+        "invalid_channel",
+        "not_in_channel",
+        "posting_to_channel_denied",
+        "restricted_action",
+    ],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +371,24 @@ OUTDATED: tuple[Outdated, ...] = (
         "Socket Mode's method is newer than the description; its page describes {ok, url}",
         DOCS + "apps.connections.open",
         lambda d: d["paths"].update({"/apps.connections.open": copy.deepcopy(CONNECTIONS_OPEN)}),
+    ),
+    Outdated(
+        "files.getUploadURLExternal",
+        "the external upload flow is newer than the description; its page describes "
+        "{ok, upload_url, file_id}",
+        DOCS + "files.getUploadURLExternal",
+        lambda d: d["paths"].update(
+            {"/files.getUploadURLExternal": copy.deepcopy(GET_UPLOAD_URL_EXTERNAL)}
+        ),
+    ),
+    Outdated(
+        "files.completeUploadExternal",
+        "the external upload flow is newer than the description; its page describes "
+        "{ok, files: [{id, title}]}",
+        DOCS + "files.completeUploadExternal",
+        lambda d: d["paths"].update(
+            {"/files.completeUploadExternal": copy.deepcopy(COMPLETE_UPLOAD_EXTERNAL)}
+        ),
     ),
 )
 
@@ -412,6 +531,20 @@ async def converse() -> Conversation:
         for channel in (incident, ops.id, quiet.id):
             await call("conversations.history", channel=channel, include_all_metadata="true")
         await call("conversations.history", channel=ops.id, limit=1)  # has_more, a cursor
+        # The external upload flow: a URL, the bytes POSTed there, then shared in the thread.
+        png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x03\xc0\x00\x00\x02\x00" + bytes(40)
+        upload = await call(
+            "files.getUploadURLExternal", filename="chart.png", length=len(png), alt_txt="A chart"
+        )
+        async with http.post(upload.body["upload_url"], data=png) as posted_bytes:
+            assert posted_bytes.status == 200 and await posted_bytes.text() == f"OK - {len(png)}"
+        file_id = upload.body["file_id"]
+        await call(
+            "files.completeUploadExternal",
+            files=[{"id": file_id, "title": "What changed"}],
+            channel_id=incident,
+            thread_ts=summary,
+        )
         await call("conversations.replies", channel=incident, ts=summary)
         await call("conversations.replies", channel=ops.id, ts=alert, limit=2)
         await call("usergroups.users.list", usergroup="S0PAYMENTS")
@@ -427,6 +560,11 @@ async def converse() -> Conversation:
         await call("conversations.replies", channel=incident, ts=summary, cursor="bm9wZQ==")
         await call("conversations.replies", channel=incident, ts="1700000000.000001")
         await call("usergroups.users.list", usergroup="S0NOSUCH")
+        await call("files.getUploadURLExternal", filename="empty.png", length=0)
+        await call("files.getUploadURLExternal", length=10)  # no filename
+        unsent = await call("files.getUploadURLExternal", filename="never.png", length=10)
+        await call("files.completeUploadExternal", files=[{"id": unsent.body["file_id"]}])
+        await call("files.completeUploadExternal", files=[{"id": file_id}], channel_id="C0NOSUCH1")
         # Faults: a rate limit (429), a server error (5xx), an answer lost after the effect.
         ws.rate_limit("chat.postMessage", retry_after=3)
         await call("chat.postMessage", channel=incident, text="too fast")
@@ -468,6 +606,10 @@ ERRORS = (
     ("conversations.replies", "invalid_cursor"),
     ("conversations.replies", "thread_not_found"),
     ("usergroups.users.list", "no_such_subteam"),
+    ("files.getUploadURLExternal", "missing_argument"),
+    ("files.getUploadURLExternal", "invalid_arguments"),
+    ("files.completeUploadExternal", "file_not_found"),
+    ("files.completeUploadExternal", "channel_not_found"),
 )
 
 
@@ -515,6 +657,27 @@ def test_channels_carry_every_field_the_description_requires(conversation: Conve
     assert joined[0].body["channel"]["is_general"] is True
     assert joined[0].body["channel"]["is_member"] is True
     assert joined[1].body["warning"] == "already_in_channel"
+
+
+def test_an_uploaded_file_is_shared_in_the_thread_as_slack_shows_it(
+    conversation: Conversation,
+) -> None:
+    (done,) = [e for e in conversation.of("files.completeUploadExternal") if e.ok]
+    file_id = done.body["files"][0]["id"]
+    assert done.body["files"] == [{"id": file_id, "title": "What changed"}]
+    thread = conversation.of("conversations.replies")[0].body["messages"]
+    (share,) = [m for m in thread if m.get("files")]
+    assert share["upload"] is True and share["thread_ts"] == thread[0]["ts"]
+    (shown,) = share["files"]
+    assert shown["id"] == file_id and shown["name"] == "chart.png"
+    assert shown["mimetype"] == "image/png" and (shown["original_w"], shown["original_h"]) == (
+        960,
+        512,
+    )
+    assert not problems(conversation.of("conversations.replies")[0], described())
+    stored = conversation.ws.files[file_id]
+    assert stored.content is not None and shown["size"] == len(stored.content)
+    assert stored.alt_txt == "A chart"
 
 
 def test_ids_follow_slack_formats() -> None:
