@@ -87,31 +87,48 @@ def block_action(
     value: str,
     *,
     channel_id: str,
-    message_ts: str,
+    message_ts: str | None = None,
     user_id: str = "U0HUMAN",
+    user_name: str = "human",
     team_id: str = "T0SANDBOX",
+    channel_name: str = "channel",
+    message: dict[str, Any] | None = None,
+    block_id: str = "rca_actions",
+    text: str = "",
 ) -> dict[str, Any]:
-    """A ``block_actions`` payload: someone clicked a button of a message."""
+    """A ``block_actions`` payload: someone clicked a button of a message (the whole message
+    when given, as Slack sends it; else a message of that ts)."""
+    shown = dict(message) if message is not None else {"type": "message", "user": "U0BOT"}
+    ts = str(message_ts or shown.get("ts", ""))
+    shown["ts"] = ts
+    shown.pop("metadata", None)  # Slack leaves message metadata out of interaction payloads
+    action: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "action_ts": f"{time.time():.6f}",
+    }
+    if text:
+        action["text"] = {"type": "plain_text", "text": text, "emoji": True}
     return {
         "type": "block_actions",
         "team": {"id": team_id, "domain": "sandbox"},
-        "user": {"id": user_id, "name": "human", "team_id": team_id},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
         "api_app_id": "A0SANDBOX",
         "token": "deprecated-verification-token",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id},
+        "container": {
+            "type": "message",
+            "message_ts": ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
         "trigger_id": f"{uuid.uuid4().int % 10**12}.1.x",
-        "channel": {"id": channel_id, "name": "channel"},
-        "message": {"type": "message", "ts": message_ts, "user": "U0BOT"},
-        "response_url": "https://hooks.slack.invalid/actions/T0SANDBOX/1/x",
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": "rca_actions",
-                "value": value,
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
+        "channel": {"id": channel_id, "name": channel_name},
+        "message": shown,
+        "state": {"values": {}},
+        "response_url": f"https://hooks.slack.invalid/actions/{team_id}/1/x",
+        "actions": [action],
     }
 
 

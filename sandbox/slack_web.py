@@ -5,8 +5,12 @@
 changed, so people watch "Investigating…" being edited into the summary. Threads show under
 their message, each with an "Ask in thread" form: the question goes into the workspace as user
 ``U0DEMO`` and, when the bot's events URL is known, to the bot as a signed ``message`` event,
-the way Slack delivers it. Everything shown is escaped (:mod:`sandbox.slack_view`), and a
-Content-Security-Policy allows only the page's own script and style.
+the way Slack delivers it. The message's buttons (*Re-run*, *Wrong root cause*) work as in
+Slack: a click is sent to the bot as a signed ``block_actions`` payload (form-encoded
+``payload=``), and what the bot answers shows up: a new message, or an ephemeral one that only
+``U0DEMO`` sees. People show by name (the workspace's users), files the bot shared as images
+(``/files/ID``). Everything shown is escaped (:mod:`sandbox.slack_view`), and a
+Content-Security-Policy allows only the page's own script, style and images.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.slack_api import Workspace
-from sandbox.slack_events import EventSender, event_callback
+from sandbox.slack_events import EventSender, block_action, event_callback
 from sandbox.slack_view import NO_GROUPS, message_to_html
 
 #: The user the browser's questions come from.
@@ -73,26 +77,35 @@ def threads(
 
 
 def channel_html(workspace: Workspace, channel_id: str, *, groups: Mapping[str, str]) -> str:
-    """One channel as an HTML fragment: its name and topic, messages, threads and their forms."""
+    """One channel as an HTML fragment: its name and topic, messages, threads and their forms,
+    as ``U0DEMO`` sees it (with the ephemeral messages meant for them)."""
     channel = workspace.channels[channel_id]
+    users = dict(workspace.users)
+    private = {str(m["ts"]) for m in workspace.ephemeral_for(channel_id, DEMO_USER)}
+
+    def shown(message: dict[str, Any]) -> str:
+        ephemeral = str(message.get("ts")) in private
+        return message_to_html(message, groups=groups, users=users, ephemeral=ephemeral)
+
     parts = [
         '<header class="channel-head"><span class="name">'
         f"{'🔒' if channel.is_private else '#'} {html.escape(channel.name)}</span>"
         f'<span class="topic">{html.escape(channel.topic)}</span></header>'
     ]
-    shown = threads(workspace.messages(channel_id))
-    if not shown:
+    everything = workspace.messages(channel_id) + workspace.ephemeral_for(channel_id, DEMO_USER)
+    listed = threads(everything)
+    if not listed:
         parts.append('<p class="empty">No messages yet.</p>')
-    for parent, replies in shown:
+    for parent, replies in listed:
         ts = html.escape(str(parent.get("ts", "")), quote=True)
         parts.append(f'<section class="thread" data-thread="{ts}">')
-        parts.append(message_to_html(parent, groups=groups))
+        parts.append(shown(parent))
         if replies:
             count = f"{len(replies)} repl{'y' if len(replies) == 1 else 'ies'}"
             parts.append(f'<div class="replies"><div class="count">{count}</div>')
-            parts += [message_to_html(r, groups=groups) for r in replies]
+            parts += [shown(r) for r in replies]
             parts.append("</div>")
-        if replies or parent.get("bot_id"):
+        if (replies or parent.get("bot_id")) and str(parent.get("ts")) not in private:
             parts.append(
                 f'<form class="ask" data-thread="{ts}" '
                 f'data-channel="{html.escape(channel_id, quote=True)}" autocomplete="off">'
@@ -111,7 +124,7 @@ async def _page(request: web.Request) -> web.Response:
     nonce = secrets.token_urlsafe(16)
     policy = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )
     body = PAGE.replace("{nonce}", nonce)
@@ -196,6 +209,88 @@ async def _ask(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "ts": ts, "delivered": True})
 
 
+async def _act(request: web.Request) -> web.Response:
+    """A click on a message's button: a signed ``block_actions`` payload to the bot, as Slack
+    sends it, from ``U0DEMO``. Only buttons the message has can be clicked."""
+    config = request.app[CONFIG]
+    ws = config.workspace
+    channel = ws.channels.get(request.match_info["channel"])
+    if channel is None:
+        return _json_error("channel_not_found", 404)
+    if request.content_type != "application/json":
+        return _json_error("expected application/json", 415)
+    try:
+        body = await request.json()
+    except ValueError:
+        return _json_error("invalid_json", 400)
+    if not isinstance(body, dict):
+        return _json_error("invalid_json", 400)
+    message = next(
+        (m for m in ws.messages(channel.id) if m.get("ts") == body.get("message_ts")), None
+    )
+    if message is None:
+        return _json_error("message_not_found", 404)
+    found = _button(message, str(body.get("action_id", "")), str(body.get("value", "")))
+    if found is None:
+        return _json_error("no_such_button", 404)
+    block_id, button = found
+    if not config.bot_events_url:
+        return web.json_response({"ok": True, "delivered": False})
+    payload = block_action(
+        str(button.get("action_id", "")),
+        str(button.get("value", "")),
+        channel_id=channel.id,
+        channel_name=channel.name,
+        message=message,
+        block_id=block_id,
+        text=str((button.get("text") or {}).get("text", "")),
+        user_id=DEMO_USER,
+        user_name=ws.user_name(DEMO_USER) or DEMO_USER,
+        team_id=ws.team_id,
+    )
+    sender = EventSender(config.bot_events_url, config.signing_secret)
+    loop = asyncio.get_running_loop()
+    try:
+        delivery = await loop.run_in_executor(None, sender.action, payload)
+    except OSError as exc:
+        return _json_error(f"the bot is unreachable: {exc}", 502)
+    if delivery.status >= 300:
+        return _json_error(f"the bot answered HTTP {delivery.status}", 502)
+    return web.json_response({"ok": True, "delivered": True})
+
+
+def _button(
+    message: Mapping[str, Any], action_id: str, value: str
+) -> tuple[str, Mapping[str, Any]] | None:
+    """The message's button of that action and value, with its block's id."""
+    for block in message.get("blocks") or []:
+        elements = list(block.get("elements") or [])
+        if isinstance(block.get("accessory"), Mapping):
+            elements.append(block["accessory"])
+        for element in elements:
+            if (
+                isinstance(element, Mapping)
+                and element.get("type") == "button"
+                and element.get("action_id") == action_id
+                and str(element.get("value", "")) == value
+            ):
+                return str(block.get("block_id", "")), element
+    return None
+
+
+async def _file(request: web.Request) -> web.Response:
+    """A file shared in a channel, for the page's ``<img>`` (what Slack's client shows)."""
+    ws = request.app[CONFIG].workspace
+    found = ws.files.get(request.match_info["file"])
+    if found is None or found.content is None or not found.shared:
+        return web.Response(status=404, text="file not found")
+    return web.Response(
+        body=found.content,
+        content_type=found.mimetype,
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
 def slack_web_app(
     workspace: Workspace,
     *,
@@ -210,6 +305,8 @@ def slack_web_app(
     app.router.add_get("/api/channels", _channels)
     app.router.add_get("/api/channels/{channel}/html", _channel_html)
     app.router.add_post("/api/channels/{channel}/ask", _ask)
+    app.router.add_post("/api/channels/{channel}/act", _act)
+    app.router.add_get("/files/{file}", _file)
     return app
 
 
@@ -343,6 +440,13 @@ pre{font:12px Monaco,Menlo,Consolas,monospace;background:#f8f8f8;border:1px soli
 .replies{margin-left:66px;border-left:2px solid #e8e8e8}
 .replies .message{padding-left:12px}
 .replies .count{font-size:12px;font-weight:700;color:#1264a3;padding:2px 12px}
+.message.ephemeral{background:#f4f8fb}
+.only{color:#616061;font-style:italic}
+figure.file{margin:6px 0;max-width:720px}
+figure.file img{display:block;max-width:100%;height:auto;border:1px solid #e3e3e3;
+ border-radius:6px}
+figure.file figcaption{font-size:12px;color:#616061;margin-top:2px}
+.button:disabled{opacity:.5;cursor:default}
 form.ask{display:flex;gap:8px;margin:4px 20px 8px 66px}
 form.ask input{flex:1;font:inherit;font-size:14px;border:1px solid #c8c8c8;border-radius:6px;
  padding:5px 10px}
@@ -443,6 +547,31 @@ document.addEventListener("submit", async (event) => {
     status.textContent = "Not delivered: the sandbox did not answer.";
   } finally {
     if (live()) live().querySelector("button").disabled = false;
+    refresh();
+  }
+});
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("#pane button.button[data-action]");
+  if (!button) return;
+  const message = button.closest(".message"), section = button.closest("section.thread");
+  const form = section && section.querySelector("form.ask");
+  const channel = form ? form.dataset.channel : current;
+  button.disabled = true;
+  try {
+    const answer = await fetch(api(channel, "act"), {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({action_id: button.dataset.action, value: button.dataset.value,
+                            message_ts: message.dataset.ts}),
+    });
+    const body = await answer.json();
+    status.dataset.kind = answer.ok ? "" : "error";
+    status.textContent = answer.ok ? "" : "Not delivered: " + body.error;
+  } catch (err) {
+    status.dataset.kind = "error";
+    status.textContent = "Not delivered: the sandbox did not answer.";
+  } finally {
+    button.disabled = false;
     refresh();
   }
 });

@@ -101,8 +101,8 @@ def test_summary_renders_as_html() -> None:
     assert '<span class="mention">@payments</span>' in shown
     assert "&lt;script&gt;" in shown and "<script" not in shown
     assert '<div class="context">' in shown
-    danger = '<button type="button" class="button danger" data-action="rca_wrong_root_cause">'
-    assert danger in shown
+    danger = '<button type="button" class="button danger" data-action="rca_wrong_root_cause" '
+    assert danger in shown and 'data-block="rca_actions">Wrong root cause</button>' in shown
     assert '<span class="author">U0BOT</span> <span class="badge">APP</span>' in shown
 
 
