@@ -58,7 +58,7 @@ def _argv(line: str, env: dict[str, str]) -> list[str]:
 
 def moved_to_now(bundle: Bundle) -> Bundle:
     """The same incident, its telemetry ending a minute ago: ``doctor`` asks Datadog for the
-    last hour, as a user's would have it."""
+    last hour, where a user's Datadog has data."""
     delta = time.time() - 60 - max(float(s.times[-1]) for s in bundle.metrics if len(s.times))
     return dataclasses.replace(
         bundle,
