@@ -13,10 +13,12 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 
-from bot.blocks import evidence_line
+from bot.blocks import evidence_line, said
 from bot.escape import LinkPolicy, code, escape
 from investigators.catalog import Catalog
 from investigators.pipeline import Finding, Record, Summary
+from investigators.pipeline.narrative import evidence_citations
+from investigators.pipeline.summary import finding_words
 
 #: Slack cuts a message's text at 40,000 characters; the copilot may add a line (at most about
 #: 1,100 characters) saying the language model could not answer.
@@ -122,9 +124,8 @@ def _why_not(word: str, *, summary: Summary, catalog: Catalog | None) -> str:
             reasons = item.get("reasons") or []
             listed = _reasons(reasons) if isinstance(reasons, list) else ""
             return (
-                f"{code(name)} ranked #{position} with score "
-                f"{float(str(item.get('score', 0))):.2f} "
-                f"({escape(item.get('confidence', ''), limit=40)}){lead}. {listed}"
+                f"{code(name)} ranked #{position} "
+                f"({escape(item.get('confidence', ''), limit=40)} confidence){lead}. {listed}"
             ).strip()
     return f"{code(name)} showed no anomaly in the scanned telemetry{lead}: not a suspect."
 
@@ -141,7 +142,7 @@ def _logs(
     if name is None:
         return _unknown(word, catalog)
     found = [f for f in summary.evidence if f.source == "logs" and f.service == name]
-    lines = [_line(f, links) for f in found[:EVIDENCE_PAGE]]
+    lines = _lines(found[:EVIDENCE_PAGE], summary, links)
     for f in found[:EVIDENCE_PAGE]:
         samples = f.details.get("samples")
         for sample in samples[:3] if isinstance(samples, list) else []:
@@ -175,7 +176,7 @@ def _changes(
         where = f" to {code(name)}" if name else ""
         return f"No change{where} found shortly before the onset."
     more = f"… and {len(found) - 10} more changes: {_EVERY_FINDING}" if len(found) > 10 else ""
-    shown = [_line(f, links) for f in found[:10]]
+    shown = _lines(found[:10], summary, links)
     return _fit(["*Changes*"], shown, count=len(shown), end=more, what="changes")
 
 
@@ -196,7 +197,7 @@ def _evidence(summary: Summary, *, page: int = 1, links: LinkPolicy | None = Non
     head = []
     root = summary.root_cause
     if page == 1 and root is not None:
-        head.append(f"*{code(root.service)}, confidence {escape(root.confidence, limit=40)}*")
+        head.append(f"*{code(root.service)}, {escape(root.confidence, limit=40)} confidence*")
         head += [f"• {_escaped(r)}" for r in root.reasons[:MAX_REASONS]]
         if len(root.reasons) > MAX_REASONS:
             head.append(f"… and {len(root.reasons) - MAX_REASONS} more reasons, not shown")
@@ -205,7 +206,7 @@ def _evidence(summary: Summary, *, page: int = 1, links: LinkPolicy | None = Non
     shown = findings[(page - 1) * EVIDENCE_PAGE : page * EVIDENCE_PAGE]
     left = len(findings) - (page - 1) * EVIDENCE_PAGE - len(shown)
     following = f"… and {left} more findings: `evidence {page + 1}` shows the next" if left else ""
-    lines = [_line(f, links) for f in shown]
+    lines = _lines(shown, summary, links)
     text = _fit(head, lines, count=len(lines), end=following, what="findings")
     return text or "No evidence was collected."
 
@@ -238,16 +239,21 @@ def _queries(record: Record | None) -> str:
     return _fit(["*Queries*"], lines, count=count, what="queries")
 
 
-def _line(f: Finding, links: LinkPolicy | None) -> str:
+def _lines(findings: Iterable[Finding], summary: Summary, links: LinkPolicy | None) -> list[str]:
+    """Evidence lines, each with the id the narrative and the model's answers cite it by."""
+    ids = evidence_citations(summary)
+    return [_line(f, summary, links, cite=ids.get(f.id)) for f in findings]
+
+
+def _line(f: Finding, summary: Summary, links: LinkPolicy | None, *, cite: str | None) -> str:
     """A finding's evidence line; without its link when the link alone would be too long."""
-    line = evidence_line(f, links=links)
+    line = evidence_line(f, links=links, alert=summary.alert, cite=cite)
     if len(line) <= MAX_LINE:
         return line
-    numbers = ", ".join(f"{k} {v:g}" for k, v in list(f.numbers.items())[:4])
-    return (
-        f"• [{escape(f.source, limit=40)}] *{escape(f.service, limit=80)}*: "
-        f"{escape(f.title, limit=160)}{escape(f' ({numbers})' if numbers else '', limit=200)}"
-    )
+    tag = f"{escape(cite)} · " if cite else ""
+    words = finding_words(f, summary.alert)
+    plain = said(f.model_copy(update={"url": ""}), words, limit=160)
+    return f"• {tag}*{escape(f.service, limit=80)}*: {plain}"
 
 
 def _reasons(reasons: Sequence[object]) -> str:

@@ -12,8 +12,11 @@ from typing import Any
 
 from bot.escape import LinkPolicy, code, escape, group_label, group_mention, link
 from investigators.citations import Sentence
+from investigators.phrasing import plural
 from investigators.pipeline import Finding, LlmUsage, Narrative, ProgressEvent, QaAnswer, Summary
 from investigators.pipeline.brief import Reference
+from investigators.pipeline.narrative import evidence_citations
+from investigators.pipeline.summary import Alert, RootCause, Words, alert_words, finding_words
 
 #: Slack's limits: blocks per message, characters per section text and header.
 MAX_BLOCKS = 50
@@ -47,15 +50,46 @@ def header(text: str) -> Block:
     return {"type": "header", "text": {"type": "plain_text", "text": plain}}
 
 
-def _numbers(f: Finding) -> str:
-    shown = [f"{k} {v:g}" for k, v in list(f.numbers.items())[:4]]
-    return f" ({', '.join(shown)})" if shown else ""
+def said(f: Finding, words: Words, *, links: LinkPolicy | None = None, limit: int = 160) -> str:
+    """A finding's words as mrkdwn: plain words escaped, its own text linked to the source
+    (in bold for a change: ``deploy a1b2c3d *Raise pool size* by octocat, …``)."""
+    shown = ""
+    if words.title:
+        shown = (
+            link(f.url, words.title, links=links, limit=limit)
+            if f.url
+            else escape(words.title, limit=limit)
+        )
+        if words.change:
+            shown = f"*{shown}*"
+    parts = [escape(words.lead), shown]
+    text = " ".join(p for p in parts if p)
+    if words.rest:
+        text += ("" if words.rest.startswith((",", ":")) else " ") + escape(words.rest, limit=300)
+    return text
 
 
-def evidence_line(f: Finding, *, links: LinkPolicy | None = None) -> str:
-    """One evidence line: source, service, what was seen with its numbers, and a link."""
-    title = link(f.url, f.title, links=links) if f.url else escape(f.title, limit=160)
-    return f"• [{escape(f.source)}] *{escape(f.service)}*: {title}{escape(_numbers(f))}"
+def evidence_line(
+    f: Finding,
+    *,
+    links: LinkPolicy | None = None,
+    alert: Alert | None = None,
+    cite: str | None = None,
+) -> str:
+    """One evidence line: its citable id, the service, what was seen in words, and a link."""
+    tag = f"{escape(cite)} · " if cite else ""
+    words = finding_words(f, alert)
+    return f"• {tag}*{escape(f.service)}*: {said(f, words, links=links)}"
+
+
+def evidence_lines(
+    summary: Summary, findings: Sequence[Finding], *, links: LinkPolicy | None = None
+) -> list[str]:
+    """Evidence lines, each with the id the narrative and thread answers cite it by."""
+    ids = evidence_citations(summary)
+    return [
+        evidence_line(f, links=links, alert=summary.alert, cite=ids.get(f.id)) for f in findings
+    ]
 
 
 def _top_evidence(summary: Summary) -> list[Finding]:
@@ -70,9 +104,11 @@ def fallback_text(summary: Summary) -> str:
     if root is None:
         text = "Investigation finished: no root cause found in the scanned telemetry."
     else:
-        text = f"Likely root cause: {escape(root.service)} (confidence {escape(root.confidence)})"
+        text = f"{_headline(root)}: {escape(root.service)}"
         if root.change is not None:
-            text += f", after {escape(root.change.kind)} {escape(root.change.title, limit=120)}"
+            words = finding_words(root.change, summary.alert)
+            if not words.after:
+                text += f", after {escape(words.lead)} {escape(words.title, limit=120)}".rstrip()
         text += "."
     mention = group_mention(summary.notify.slack_group) if summary.notify else None
     if mention:
@@ -131,7 +167,7 @@ def answer_text(answer: QaAnswer, *, model: str = "", links: LinkPolicy | None =
     how = f"_Answered by {escape(model or 'the language model')}"
     how += f" after {tools}" if tools else " from the investigation's evidence"
     if answer.dropped:
-        how += f"; {len(answer.dropped)} uncited sentence(s) removed"
+        how += f"; {plural(len(answer.dropped), 'uncited sentence')} removed"
     lines.append(how + "._")
     return "\n".join(lines)[:MAX_SECTION]
 
@@ -151,22 +187,13 @@ def summary_blocks(
         blocks.append(header("No root cause found"))
         blocks.append(section("Nothing anomalous in the scanned telemetry."))
     else:
-        blocks.append(header(f"Likely root cause: {root.service}"))
+        blocks.append(header(f"{_headline(root)}: {root.service}"))
         if explained is not None:
             blocks.append(explained)
-        text = f"*Root cause:* {code(root.service, limit=80)} (team {escape(root.team)})"
-        if root.change is not None:
-            change = root.change
-            what = (
-                link(change.url, change.title, links=links) if change.url else escape(change.title)
-            )
-            text += f"\n*Change:* {escape(change.kind)} {what}{escape(_numbers(change))}"
-        reason = escape(root.reasons[0], limit=400) if root.reasons else "no reason recorded"
-        text += f"\n*Confidence:* {escape(root.confidence)}: {reason}"
-        blocks.append(section(text))
+        blocks.append(section(root_text(summary, root, links=links)))
     evidence = _top_evidence(summary)
     if evidence:
-        lines = [evidence_line(f, links=links) for f in evidence]
+        lines = evidence_lines(summary, evidence, links=links)
         blocks.append(section("*Evidence*\n" + "\n".join(lines)))
     if summary.symptoms_ruled_out:
         names = ", ".join(escape(s) for s in summary.symptoms_ruled_out[:15])
@@ -189,6 +216,33 @@ def summary_blocks(
     blocks.append(context(" · ".join(footer)))
     blocks.append(actions_block(summary.investigation_id))
     return blocks[:MAX_BLOCKS]
+
+
+def _headline(root: RootCause) -> str:
+    """``Likely root cause (high confidence)``."""
+    return f"Likely root cause ({root.confidence} confidence)"
+
+
+def root_text(summary: Summary, root: RootCause, *, links: LinkPolicy | None = None) -> str:
+    """The alert, the root cause and what it showed, the change, and why, a line each."""
+    lines = []
+    alert = summary.alert
+    alerting = alert is not None and alert.service == root.service and root.said == alert.said
+    if alert is not None and not alerting:
+        lines.append(f"*Alert:* {escape(alert_words(alert), limit=300)}")
+    what = f": {escape(root.said, limit=300)}" if root.said else ""
+    what += " (the alert)" if alerting else ""
+    lines.append(f"*Root cause:* {code(root.service, limit=80)} (team {escape(root.team)}){what}")
+    if root.change is not None:
+        words = finding_words(root.change, alert)
+        verdict = ", so not its cause" if words.after else ""
+        lines.append(f"*Change:* {said(root.change, words, links=links)}{verdict}")
+    why = root.why if root.said or root.why else root.reasons
+    if why:
+        lines.append(f"*Why:* {'; '.join(escape(w, limit=300) for w in why[:3])}")
+    elif not root.said:
+        lines.append("*Why:* no reason recorded")
+    return "\n".join(lines)
 
 
 def actions_block(investigation_id: str) -> Block:
@@ -238,6 +292,16 @@ def progress_text(channel_name: str) -> str:
     return f"Investigating #{escape(channel_name, limit=80)}…"
 
 
+def dropped_line(kept: int, dropped: int) -> str:
+    """``1 of the model's 5 sentences was removed: it cited no evidence that supports it.``"""
+    total = kept + dropped
+    verb, it = ("was", "it") if dropped == 1 else ("were", "they")
+    return (
+        f"{dropped:,} of the model's {plural(total, 'sentence')} {verb} removed: "
+        f"{it} cited no evidence that supports {'it' if dropped == 1 else 'them'}."
+    )
+
+
 def details_text(
     summary: Summary,
     *,
@@ -250,26 +314,24 @@ def details_text(
     if narrative is not None and narrative.usage:
         lines.append(f"_Narrative: {usage_line(narrative.usage)}_")
         if narrative.dropped:
-            lines.append(
-                f"_{len(narrative.dropped)} of the model's sentences were removed: "
-                "they did not cite evidence that supports them._"
-            )
+            lines.append(f"_{dropped_line(len(narrative.sentences), len(narrative.dropped))}_")
     root = summary.root_cause
     if root is not None:
-        lines.append(f"*Why {escape(root.service)}* (score {root.score:.2f})")
+        lines.append(f"*Why {escape(root.service)}* ({escape(root.confidence)} confidence)")
         lines += [f"• {escape(r, limit=400)}" for r in root.reasons]
     if summary.evidence:
-        lines.append(f"*All evidence* ({len(summary.evidence)})")
-        lines += [evidence_line(f, links=links) for f in summary.evidence[:25]]
+        lines.append(f"*All evidence* ({plural(len(summary.evidence), 'item')})")
+        lines += evidence_lines(summary, summary.evidence[:25], links=links)
     if summary.ranking:
         lines.append("*Ranking*")
-        for item in summary.ranking:
+        for rank, item in enumerate(summary.ranking, start=1):
             lines.append(
-                f"• {escape(item.get('service', '?'))}: score "
-                f"{float(str(item.get('score', 0))):.2f}, {escape(item.get('confidence', ''))}"
+                f"• #{rank} {escape(item.get('service', '?'))}: "
+                f"{escape(item.get('confidence', ''))} confidence"
             )
     for m in summary.sources_missing:
-        lines.append(f"• {escape(m.source)} ({escape(m.phase)}) missing: {escape(m.reason)}")
+        phase = "broad scan" if m.phase == "scan" else "deep dive"
+        lines.append(f"• {escape(m.source)} did not answer in the {phase}: {escape(m.reason)}")
     if summary.unknown_services:
         unknown = ", ".join(escape(s) for s in summary.unknown_services)
         lines.append(f"Unknown services named: {unknown}")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from bot.blocks import MAX_BLOCKS, MAX_FALLBACK, MAX_SECTION, Block, context, header, section
 from bot.escape import LinkPolicy, code, escape, group_mention, link
+from investigators.phrasing import bare_title, change_word
 from investigators.sweep import SUSTAINED, Degradation, Evidence, SweepState
 
 OPEN_INCIDENT_ACTION = "sweep_open_incident"
@@ -51,13 +52,11 @@ def _evidence_line(e: Evidence, links: LinkPolicy | None) -> str:
     return f"• [{escape(e.source, limit=30)}] {title}"
 
 
-def _change_text(change: Evidence, links: LinkPolicy | None) -> str:
-    title = (
-        link(change.url, change.title, links=links, limit=160)
-        if change.url
-        else escape(change.title)
-    )
-    return f"*Change:* {escape(change.source, limit=30)} {title}"
+def _change_text(change: Evidence, service: str, links: LinkPolicy | None) -> str:
+    """``*Change:* deploy *Raise pool size*`` (``source`` holds the change's kind)."""
+    bare = bare_title(change.title, change.source, service)
+    title = link(change.url, bare, links=links, limit=160) if change.url else escape(bare)
+    return f"*Change:* {escape(change_word(change.source), limit=30)} *{title}*"
 
 
 def _callers(explains: list[str]) -> str:
@@ -70,14 +69,14 @@ def _body(d: Degradation, *, owner: str, links: LinkPolicy | None) -> list[Block
     s = d.last
     what = (
         f"*Suspect:* {code(d.service, limit=80)} · severity *{escape(d.severity)}* · "
-        f"confidence {escape(s.confidence, limit=20)} (score {s.score:.2f})"
+        f"{escape(s.confidence, limit=20)} confidence"
     )
     if s.reasons:
         what += "\n*Why:* " + "; ".join(escape(r, limit=300) for r in s.reasons[:REASONS])
     if s.explains:
         what += f"\n*Affects its callers:* {_callers(s.explains)}"
     if s.change is not None:
-        what += "\n" + _change_text(s.change, links)
+        what += "\n" + _change_text(s.change, d.service, links)
     what += f"\n*Owning team:* {owner}"
     blocks = [section(what)]
     if s.evidence:

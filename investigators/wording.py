@@ -1,79 +1,167 @@
 """How the engine says why: the reasons attached to each suspect in the result document.
 
-Pure wording over the engine's typed findings; no scoring happens here.
+Pure wording over the engine's typed findings; no scoring happens here. Numbers, units, times
+and lists are said through :mod:`investigators.phrasing`: an on-call engineer reads
+``p95 latency 226 ms, up from 72 ms (×3.1) since 15:41 UTC``, never a z-score or a raw float.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from investigators.anomaly import WEAK_THRESHOLD, SeriesAnomaly
-from investigators.bundle import ChangeKind, MetricKind
+from investigators.bundle import Change
+from investigators.phrasing import (
+    bare_title,
+    change_word,
+    clock,
+    listing,
+    moved,
+    number,
+    plural,
+    quantity,
+    ratio,
+    relative,
+    short_ref,
+    signal,
+    span,
+)
 
 if TYPE_CHECKING:
+    from investigators.evidence import ServiceEvidence
     from investigators.rca import Candidate
 
+#: A ratio this far from 1 is worth saying as a factor (``×3.1``).
+_FACTOR = 1.5
 
-def clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M")
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A moment other times are said against: ``3 min before {what}``."""
+
+    at: float
+    what: str
 
 
-def blind(blind: list[tuple[str, str]]) -> list[str]:
-    if not blind:
-        return []
-    shown = ", ".join(f"{dep} (no {kind} data)" for dep, kind in blind[:3])
-    return [f"not confident enough to tag: a dependency it calls could hide the cause: {shown}"]
+def _is_percent(a: SeriesAnomaly) -> bool:
+    return (a.series.unit or "").lower() in ("percent", "%", "pct", "percentage")
+
+
+def shift(a: SeriesAnomaly, *, anchor: Anchor | None = None, named: bool = True) -> str:
+    """One series' change in words: ``p95 latency 226 ms, up from 72 ms (×3.1) since 15:41
+    UTC, 2 min before the alert``; ``named=False`` leaves out what it measures."""
+    s = a.series
+    step = a.resolution
+    now, before = quantity(a.current, s.unit, step=step), quantity(a.level, s.unit, step=step)
+    up = a.current >= a.level
+    if now == before:
+        moved_words = f"{now}, {'up' if up else 'down'} slightly"
+    elif abs(a.level) < 1e-9:
+        moved_words = f"{now}, up from zero" if up else now
+    else:
+        moved_words = f"{now}, {'up' if up else 'down'} from {before}"
+        factor = a.ratio
+        if not _is_percent(a) and (factor >= _FACTOR or 0 < factor <= 1 / _FACTOR):
+            moved_words += f" ({ratio(factor)})" if up else f" ({number((1 - factor) * 100)}% less)"
+    text = f"{signal(s.name, s.kind)} {moved_words}" if named else moved_words
+    if a.onset is not None:
+        text += f" since {clock(a.onset)}"
+        if anchor is not None:
+            text += f", {relative(a.onset, anchor.at, anchor.what)}"
+    return text
 
 
 def describe(a: SeriesAnomaly) -> str:
-    name = a.series.name
-    since = f" since {clock(a.onset)}" if a.onset is not None else ""
-    kind = a.series.kind
-    sign = "-" if a.current < a.level else "+"
-    size = f"({sign}{a.score:.0f} robust-sd)"
-    if kind in (MetricKind.ERRORS, MetricKind.LATENCY, MetricKind.TRAFFIC) and a.level > 0:
-        ratio = a.ratio
-        if ratio >= 1.5 or ratio <= 0.67:
-            shown = f"x{ratio:.1f}" if ratio < 10 else f"x{ratio:.0f}"
-            return f"{kind.value} {name} {shown}{since} {size}"
-    if (a.series.unit or "") in ("percent", "%"):
-        return f"{kind.value} {name} {a.current:.0f}% vs {a.level:.0f}% baseline{since} {size}"
-    return f"{kind.value} {name} {sign}{a.score:.0f} robust-sd{since}"
+    """One series' change as the reasons say it, with the metric to look up: ``p95 latency
+    226 ms, up from 72 ms (×3.1) since 15:41 UTC (trace.http.request.duration.p95)``. No
+    offset from the alert: the engine's candidates do not know when it fired."""
+    return f"{shift(a)} ({a.series.name})"
 
 
-_CHANGE_WORDS = {
-    ChangeKind.DEPLOY: "deploy",
-    ChangeKind.CONFIG: "config change",
-    ChangeKind.FEATURE_FLAG: "feature flag",
-    ChangeKind.INFRA: "infra change",
-}
+def first_trouble(ev: ServiceEvidence) -> tuple[float, str] | None:
+    """When a service's trouble began and what began then: ``(t, "latency rose")``."""
+    started = [a for a in ev.anomalies if a.onset is not None and a.score >= WEAK_THRESHOLD]
+    if not started:
+        return None
+    first = min(started, key=lambda a: (a.onset or 0.0, -a.score))
+    assert first.onset is not None
+    return first.onset, began(first)
+
+
+def began(a: SeriesAnomaly) -> str:
+    """What a series did when it turned: ``latency rose``, ``errors began``, ``CPU rose``."""
+    up = a.current >= a.level
+    return f"{signal(a.series.name, a.series.kind)} {moved(a.series.kind, up=up)}"
+
+
+def change_timing(at: float, onset: float | None, what: str = "the trouble began") -> str:
+    """When a change came with respect to the trouble: ``3 min before latency rose``, or
+    ``2 min after errors began`` (a change after the onset is never said to be its cause)."""
+    if onset is None:
+        return f"at {clock(at)}"
+    return relative(at, onset, what)
+
+
+def change_sentence(change: Change, onset: float | None, what: str = "the trouble began") -> str:
+    """A change in one sentence: ``deploy a1b2c3d "Raise pool size" by octocat, 3 min before
+    errors began``."""
+    words = change_word(change.kind)
+    ref = f" {short_ref(change.id)}" if change.id else ""
+    bare = bare_title(change.title, change.kind, change.service)
+    title = f' "{bare}"' if change.title and change.title != change.id else ""
+    by = f" by {change.author}" if change.author else ""
+    return f"{words}{ref}{title}{by}, {change_timing(change.at, onset, what)}"
+
+
+def blind(blind: list[tuple[str, str]]) -> list[str]:
+    """Why nobody is tagged when a dependency we cannot see into could hide the cause."""
+    if not blind:
+        return []
+    shown = listing([f"{dep} (no {kind} data)" for dep, kind in blind], limit=3)
+    return [f"not confident enough to tag anyone: it calls {shown}, which could hide the cause"]
+
+
+def _lag_words(cand: Candidate, candidates: dict[str, Candidate]) -> str:
+    """``, which began 1 to 3 min after it``: when what a candidate explains began."""
+    lags = sorted(
+        candidates[n].onset - cand.onset
+        for n in cand.explains
+        if n in candidates and candidates[n].onset >= cand.onset + 30
+    )
+    if not lags:
+        return ""
+    low, high = span(lags[0]), span(lags[-1])
+    amount, unit = low.split(" ", 1)
+    when = low if low == high else f"{amount if high.endswith(' ' + unit) else low} to {high}"
+    return f", which began {when} after it"
 
 
 def reasons(cand: Candidate, candidates: dict[str, Candidate]) -> list[str]:
+    """The reasons of one suspect, most telling first, in plain words."""
     ev = cand.evidence
     out = [describe(a) for a in ev.anomalies[:3] if a.score >= WEAK_THRESHOLD]
     if cand.silent:
-        own = "its own series look normal" if ev.anomalies else "no telemetry of its own"
+        own = "its own series look normal" if ev.anomalies else "it has no telemetry of its own"
+        callers = listing(cand.explains)
         out.append(
-            f"{own}: seen through its callers ({', '.join(cand.explains[:5])}), whose calls "
-            "to it fail or slow down at about the same time"
+            f"{own}; it shows through its callers: calls from {callers} to it fail or slow down "
+            "at about the same time"
         )
     if cand.named_by:
-        out.append(f"named in the error logs of {', '.join(cand.named_by[:5])}")
+        out.append(f"named in the error logs of {listing(cand.named_by)}")
     if ev.weak:
-        out.append("weak anomaly, counted because an anomalous caller depends on it")
+        out.append("only a faint change, counted because a caller in trouble depends on it")
     if cand.change is not None:
-        c = cand.change
-        label = f" {c.id}" if c.id else ""
-        title = f" ({c.title})" if c.title else ""
-        out.append(f"{_CHANGE_WORDS.get(c.kind, 'change')}{label} at {clock(c.at)}{title}")
+        trouble = first_trouble(ev)
+        onset, what = trouble if trouble is not None else (cand.onset, "the trouble began")
+        out.append(change_sentence(cand.change, onset, what))
     if cand.explains:
-        shown = ", ".join(cand.explains[:5])
-        more = f" and {len(cand.explains) - 5} more" if len(cand.explains) > 5 else ""
-        out.append(f"explains {shown}{more}")
+        count = plural(len(cand.explains), "service")
+        shown = listing(cand.explains)
+        out.append(f"explains the trouble of {count}: {shown}{_lag_words(cand, candidates)}")
     if cand.explained_by is not None and cand.explained >= 0.3:
         dep = candidates.get(cand.explained_by)
-        since = f" (onset {clock(dep.onset)})" if dep is not None else ""
+        since = f", whose trouble began at {clock(dep.onset)}" if dep is not None else ""
         out.append(f"likely a symptom of {cand.explained_by}{since}")
     return out

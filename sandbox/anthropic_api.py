@@ -245,6 +245,13 @@ def _rank(item: Block) -> int:
     return item["rank"] if isinstance(item.get("rank"), int) else 99
 
 
+def _minutes_before(item: Block) -> float:
+    """How long before the trouble a change came (negative: after it), 0 when not said."""
+    numbers = item.get("numbers")
+    value = numbers.get("minutes_before_onset") if isinstance(numbers, dict) else None
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 def _change(item: Block) -> str:
     return f'{str(item.get("kind") or "change").replace("_", " ")} "{item.get("title")}"'
 
@@ -272,17 +279,34 @@ def _narrative(prompt: _Prompt, config: AnthropicStandinConfig) -> str:
     reasons = [r for r in _listed(lead, "reasons") if isinstance(r, str)]
     first = f"{service} is the most likely root cause"
     first += f" ({confidence} confidence)" if confidence else ""
-    sentences = [f"{first}: {reasons[0].rstrip('.')} {cite}." if reasons else f"{first} {cite}."]
+    own = [e for e in signals if e.get("service") == service and e is not lead]
+    # A reason the first anomaly says again, with more (its time against the alert), is said
+    # once, citing both.
+    # (The reason names its metric at the end; the anomaly's title does not.)
+    said = re.sub(r" \([\w.]+\)$", "", reasons[0]) if reasons else ""
+    same = next((e for e in own if said and str(e.get("title", "")).startswith(said)), None)
+    if same is not None:
+        why = str(same.get("title")).rstrip(".")
+        sentences = [f"{first}: {why} {cite}[{same['id']}]."]
+    else:
+        why = reasons[0].rstrip(".") if reasons else ""
+        sentences = [f"{first}: {why} {cite}." if why else f"{first} {cite}."]
     if config.uncited_every and prompt.hash % config.uncited_every == 0:
         sentences.append("This pattern is typical of a regression.")
-    anomaly = next((e for e in signals if e.get("service") == service and e is not lead), None)
+    anomaly = next((e for e in own if e is not same), None)
     if anomaly is not None:
         sentences.append(
             f"{str(anomaly.get('title') or 'An anomaly').rstrip('.')} [{anomaly['id']}]."
         )
     changes = [e for e in items if e.get("source") == "changes" and e.get("service") == service]
     change = max(changes, key=lambda e: str(e.get("at") or ""), default=None)
-    if change is not None:
+    late = change is not None and _minutes_before(change) < 0
+    if change is not None and late:
+        sentences.append(
+            f"{_change(change)[:1].upper()}{_change(change)[1:]} came after the trouble began, "
+            f"so it is not the cause [{change['id']}]."
+        )
+    elif change is not None:
         sentences.append(f"It started after {_change(change)} [{change['id']}].")
     symptoms = next(
         (e for e in items if e.get("source") == "symptoms" and _listed(e, "services")), None
@@ -297,12 +321,14 @@ def _narrative(prompt: _Prompt, config: AnthropicStandinConfig) -> str:
         bad = next(f"E{n}" for n in itertools.count(999) if f"E{n}" not in ids)
         sentences.append(f"A similar failure was seen in an earlier incident [{bad}].")
     sentences += _injected(items, config)
-    if change is not None:
+    if change is not None and not late:
         sentences.append(
             f"Next: review {_change(change)} and consider rolling it back [{change['id']}]."
         )
     else:
-        sentences.append(f"Next: check {service}'s dashboards and logs from the onset on {cite}.")
+        sentences.append(
+            f"Next: check the dashboards and logs of {service} from the onset on {cite}."
+        )
     return " ".join(sentences)
 
 

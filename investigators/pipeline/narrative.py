@@ -19,6 +19,7 @@ from connectors.base import LanguageModel
 from connectors.errors import AuthError, ConnectorError, RateLimited
 from connectors.records import ModelReply
 from investigators.citations import Dropped, Sentence, check
+from investigators.phrasing import plural
 from investigators.pipeline.brief import (
     Reference,
     fence,
@@ -93,6 +94,13 @@ class Narrative(BaseModel):
         return len(self.sentences) / total if total else 0.0
 
 
+def evidence_citations(summary: Summary) -> dict[str, str]:
+    """Each finding's citable id (``E7``): the id the narrative cites it by, which thread
+    answers reuse (:mod:`investigators.pipeline.qa`), so an id means one item in an incident."""
+    brief = summary_brief(summary)
+    return {r.finding_id: r.id for r in brief.references.values() if r.finding_id}
+
+
 def _complete_sentences(reply: ModelReply) -> str:
     """The text, without a last sentence the token limit cut in half."""
     text = reply.text.rstrip()
@@ -149,7 +157,7 @@ async def write_narrative(
         return Narrative(
             status="unavailable",
             reason=f"the model's text did not hold up against the evidence "
-            f"({len(checked.kept)} of {checked.total} sentences cited it)",
+            f"(only {len(checked.kept)} of its {plural(checked.total, 'sentence')} cited it)",
             dropped=checked.dropped,
             usage=usage,
             seconds=spent,

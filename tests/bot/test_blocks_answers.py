@@ -92,7 +92,7 @@ def test_summary_names_the_cause_the_change_and_tags_only_the_owning_group() -> 
     evidence = next(b for b in blocks if "*Evidence*" in b.get("text", {}).get("text", ""))
     lines = [line for line in evidence["text"]["text"].splitlines() if line.startswith("•")]
     assert 3 <= len(lines) <= 6
-    assert "ratio" in evidence["text"]["text"] and "<https://kibana.test/d?a=1&amp;b=2|" in text
+    assert "×16" in evidence["text"]["text"] and "<https://kibana.test/d?a=1&amp;b=2|" in text
     assert "Ruled out" in text and "checkout" in text
     actions = blocks[-1]["elements"]
     assert [a["action_id"] for a in actions] == [RERUN_ACTION, WRONG_ACTION]
@@ -121,7 +121,7 @@ def test_thread_answers_come_from_the_record() -> None:
     catalog = load_catalog(CATALOG)
     s = _summary()
     logs = answer("<@U0BOT> logs payments", summary=s, record=None, catalog=catalog)
-    assert "error" in logs and "ratio" in logs and "timeout talking to payments-db" in logs
+    assert "error" in logs and "×16" in logs and "timeout talking to payments-db" in logs
     assert "<@U0EVIL>" not in logs and "<!here>" not in logs
     assert "Retry budget" in answer("changes", summary=s, record=None, catalog=catalog)
     why = answer("why not checkout?", summary=s, record=None, catalog=catalog)
@@ -234,7 +234,7 @@ def test_why_not_lists_a_dozen_reasons_and_counts_the_rest() -> None:
     assert root.startswith("`payments` *is* the likely root cause: errors &amp; timeouts")
     assert root.endswith("; … and 988 more reasons, not shown")
     ranked = answer("why not orders", summary=s, record=None)
-    assert ranked.startswith("`orders` ranked #2 with score 0.20 (low) (the root cause is")
+    assert ranked.startswith("`orders` ranked #2 (low confidence) (the root cause is")
     assert ranked.endswith("; … and 488 more reasons, not shown")
 
 

@@ -83,7 +83,7 @@ def test_terminal_text_has_no_control_characters() -> None:
 def test_summary_renders_for_a_terminal() -> None:
     shown = message_to_text(summary_message(), groups=GROUPS, width=80)
     lines = shown.splitlines()
-    assert lines[0] == "Likely root cause: payments-db"
+    assert lines[0] == "Likely root cause (high confidence): payments-db"
     assert "*Root cause:* `payments-db` (team payments)" in lines
     assert f"Raise connection pool <!channel> ({PR})" in shown.replace("\n", " ")
     assert "<script>alert(1)</script>" in shown
@@ -94,7 +94,7 @@ def test_summary_renders_for_a_terminal() -> None:
 
 def test_summary_renders_as_html() -> None:
     shown = message_to_html(summary_message(), groups=GROUPS)
-    assert '<div class="header">Likely root cause: payments-db</div>' in shown
+    assert '<div class="header">Likely root cause (high confidence): payments-db</div>' in shown
     assert "<b>Root cause:</b> <code>payments-db</code>" in shown
     href = PR.replace("&", "&amp;")
     assert f'<a href="{href}" rel="noopener noreferrer" target="_blank">' in shown

@@ -128,7 +128,7 @@ def test_the_channel_live_in_a_browser(
             text=fallback_text(made), blocks=summary_blocks(made), edited={"ts": ws.next_ts()}
         )
         header = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".header"))
-        assert header.text == "Likely root cause: payments-db"
+        assert header.text == "Likely root cause (high confidence): payments-db"
         assert "(edited)" in driver.find_element(By.CSS_SELECTOR, ".message.bot .meta").text
         link = driver.find_element(By.PARTIAL_LINK_TEXT, "Raise connection pool")
         assert link.get_attribute("href") == PR
