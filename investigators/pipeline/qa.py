@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -27,7 +29,9 @@ from connectors.errors import ConnectorError
 from connectors.registry import build_registry, close_registry
 from investigators.catalog import Catalog
 from investigators.citations import Dropped, Sentence, check
+from investigators.phrasing import plural
 from investigators.pipeline.brief import (
+    Brief,
     Reference,
     estimate_tokens,
     fence,
@@ -46,6 +50,7 @@ from investigators.pipeline.narrative import (
     usage_of,
 )
 from investigators.pipeline.steps import Investigation, catalog_of
+from investigators.pipeline.store import Store
 from investigators.pipeline.summary import Summary
 from investigators.pipeline.toolbox import TOOLS, Toolbox, ToolScope
 from investigators.redact import redact
@@ -57,6 +62,8 @@ SCOPE_HOPS = 1
 #: Seconds before the incident's window and after it that the tools may still look at.
 SCOPE_MARGIN = 2 * 3600.0
 _WORD = re.compile(r"[A-Za-z0-9][\w.-]*")
+
+log = logging.getLogger(__name__)
 
 
 class ToolUse(BaseModel):
@@ -81,13 +88,83 @@ class QaAnswer(BaseModel):
     seconds: float = 0.0
 
 
+class CitationLedger:
+    """The citable items thread answers added to an investigation, kept in the store in the
+    order their ids were given.
+
+    The summary's items are ``E1`` to ``En`` (:func:`~investigators.pipeline.brief.summary_brief`,
+    the ids the narrative and the summary's evidence lines show); the first item a thread answer
+    cites beyond them becomes ``En+1``, the next ``En+2``, across every answer in the thread.
+    A later answer replays the ledger first (:meth:`replay`), so ``[E17]`` always means the same
+    item in an incident, and an item found again (same content) keeps its id. Ids are given by
+    the position of an append in the store's list, so two answers written at once never share
+    one.
+    """
+
+    def __init__(self, store: Store, key: str, *, ttl: float) -> None:
+        self.store = store
+        self.key = key
+        self.ttl = ttl
+        #: How many items the summary has: the ledger's ids follow them.
+        self.base = 0
+
+    def replay(self, brief: Brief) -> None:
+        """Add the items earlier answers cited to ``brief`` (the summary's, as yet), each under
+        the id it was given."""
+        self.base = base = len(brief.items)
+        for position, raw in enumerate(self.store.items(self.key)):
+            item = dict(json.loads(raw)["item"])
+            known = {r.finding_id for r in brief.references.values()}
+            if item.get("finding_id") in known:
+                # Claimed twice at once: the second id stands for the same item.
+                item["finding_id"] = f"{item['finding_id']}#{position}"
+            made = brief.add(**item)
+            if made != f"E{base + position + 1}":  # the summary changed: it is written once
+                log.warning("citation ledger %s out of step at %s", self.key, made)
+                return
+
+    def claim(self, item: Mapping[str, Any]) -> str:
+        """Record an item an answer cites; the id it has from now on."""
+        token = uuid.uuid4().hex
+        self.store.append(self.key, json.dumps({"token": token, "item": item}), ttl=self.ttl)
+        entries = self.store.items(self.key)
+        position = next(i for i, raw in enumerate(entries) if json.loads(raw)["token"] == token)
+        return f"E{self.base + position + 1}"
+
+
+def settle(
+    answer: QaAnswer, ledger: CitationLedger, added: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Give the items the answer cites that its tools found their lasting ids, in place."""
+    cited = [c for s in answer.sentences for c in s.cites]
+    renamed = {old: ledger.claim(added[old]) for old in dict.fromkeys(cited) if old in added}
+    if not renamed:
+        return
+    for sentence in answer.sentences:
+        sentence.cites = [renamed.get(c, c) for c in sentence.cites]
+    answer.references = {
+        renamed.get(k, k): r.model_copy(update={"id": renamed.get(k, k)})
+        for k, r in answer.references.items()
+    }
+
+
+def ledger_of(inv: Investigation) -> CitationLedger:
+    """The citation ledger of an investigation."""
+    return CitationLedger(inv.store, inv.key("citations"), ttl=inv.ttl)
+
+
 async def ask_step(inv: Investigation, question: str) -> QaAnswer | None:
     """Answer a question about a finished investigation, recording the model's usage."""
     summary = inv.summary()
     if summary is None:
         return None
     answer = await answer_question(
-        question, summary=summary, plan=inv.plan, catalog=catalog_of(inv.config), config=inv.config
+        question,
+        summary=summary,
+        plan=inv.plan,
+        catalog=catalog_of(inv.config),
+        config=inv.config,
+        ledger=ledger_of(inv),
     )
     inv.add_usage(answer.usage)
     return answer
@@ -103,9 +180,11 @@ async def answer_question(
     model: LanguageModel | None = None,
     hops: int = SCOPE_HOPS,
     margin: float = SCOPE_MARGIN,
+    ledger: CitationLedger | None = None,
 ) -> QaAnswer:
     """The model's checked answer to ``question``, with the configured connectors as tools
-    scoped to the incident (:func:`tool_scope`)."""
+    scoped to the incident (:func:`tool_scope`); with a ``ledger``, citation ids continue
+    those of earlier answers in the incident (:class:`CitationLedger`)."""
     own = model is None
     model = model or _model(config)
     if model is None:
@@ -114,23 +193,29 @@ async def answer_question(
         elasticsearch=config.elasticsearch, datadog=config.datadog, github=config.github
     )
     try:
+        brief = summary_brief(summary)
+        if ledger is not None:
+            ledger.replay(brief)
         toolbox = Toolbox(
             summary=summary,
             plan=plan,
             catalog=catalog,
             registry=registry,
-            brief=summary_brief(summary),
+            brief=brief,
             scope=tool_scope(
                 question, summary=summary, plan=plan, catalog=catalog, hops=hops, margin=margin
             ),
         )
-        return await _converse(
+        answer = await _converse(
             question,
             toolbox=toolbox,
             model=model,
             budget=config.llm_budget,
             title=plan.request.title,
         )
+        if ledger is not None and answer.status == "ok":
+            settle(answer, ledger, toolbox.added)
+        return answer
     finally:
         await close_registry(registry)
         if own:
@@ -249,7 +334,7 @@ async def _converse(
         if checked is not None:
             reason = (
                 f"the model's answer did not hold up against the evidence "
-                f"({len(checked.kept)} of {checked.total} sentences cited it)"
+                f"(only {len(checked.kept)} of its {plural(checked.total, 'sentence')} cited it)"
             )
         return QaAnswer(
             status="fallback",

@@ -12,6 +12,7 @@ window when someone asks about an old one (a replay, a post-mortem).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -150,6 +151,8 @@ class Toolbox:
         self.brief = brief
         now = time.time() if now is None else now
         self.anchor = now if now - plan.window_end < RECENT else plan.window_end
+        #: Items the tools added, by the id the brief gave them, as :meth:`Brief.add` took them.
+        self.added: dict[str, dict[str, Any]] = {}
 
     async def run(self, call: ToolCall) -> tuple[str, bool]:
         """The result's content (JSON) and whether it is an error."""
@@ -168,6 +171,21 @@ class Toolbox:
         return data_json({"evidence": items, "note": note}), False
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _add(self, **item: Any) -> str:
+        """Add a citable item to the brief; its id, and the item in :attr:`added` when new.
+
+        Every item gets a ``finding_id`` from its content when it has none, so the same item
+        found again (in this answer or, through the ledger, a later one) keeps its id.
+        """
+        if not item.get("finding_id"):
+            digest = hashlib.sha1(json.dumps(item, sort_keys=True, default=str).encode())
+            item["finding_id"] = f"tool-{item.get('source', 'item')}-{digest.hexdigest()[:12]}"
+        known = set(self.brief.references)
+        item_id = self.brief.add(**item)
+        if item_id not in known:
+            self.added[item_id] = item
+        return item_id
 
     def _service(self, text: object) -> str:
         if not isinstance(text, str) or not text.strip():
@@ -205,7 +223,7 @@ class Toolbox:
     def _nothing(self, service: str, what: str, start: float, end: float) -> list[str]:
         """A citable item saying a search found nothing (so "nothing changed" is a claim too)."""
         return [
-            self.brief.add(
+            self._add(
                 source="search",
                 kind="nothing_found",
                 service=service,
@@ -237,7 +255,7 @@ class Toolbox:
                 if needle in p.pattern.lower() or any(needle in s.lower() for s in p.samples)
             ]
         ids = [
-            self.brief.add(
+            self._add(
                 source="logs",
                 kind="new_log_pattern" if p.is_new else "log_pattern",
                 service=name,
@@ -279,7 +297,7 @@ class Toolbox:
         title += f"{shown['recent_peak']:g}{unit} in the last {int((end - start) / 60)} min"
         if "baseline_median" in shown:
             title += f", baseline {shown['baseline_median']:g}{unit}"
-        item = self.brief.add(
+        item = self._add(
             source="metrics",
             kind="metric",
             service=name,
@@ -393,7 +411,7 @@ class Toolbox:
         for at, e in sorted(entries, key=lambda x: -x[0]):
             if start <= at <= end and e["repo"] in repos:
                 ids.append(
-                    self.brief.add(
+                    self._add(
                         source="changes",
                         service=repos[e.pop("repo")],
                         at=_iso(at),
@@ -414,7 +432,7 @@ class Toolbox:
             at = e.at.timestamp()
             if services and start <= at <= end and e.alert_type not in ("error", "warning"):
                 ids.append(
-                    self.brief.add(
+                    self._add(
                         source="events",
                         kind="event",
                         service=services[0],
@@ -456,7 +474,7 @@ class Toolbox:
         else:
             verdict = "showed no anomaly in the scanned telemetry: not a suspect"
         reasons = ranked[name][1].get("reasons") if name in ranked else None
-        item = self.brief.add(
+        item = self._add(
             source="ranking",
             kind="explanation",
             service=name,
