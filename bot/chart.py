@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -35,6 +34,12 @@ ONSET = "#e07b00"
 CHANGE = "#6a2c91"
 DPI = 100
 DAY = 86400.0
+_LABEL_BOX = {
+    "boxstyle": "square,pad=0.15",
+    "facecolor": "white",
+    "edgecolor": "none",
+    "alpha": 0.85,
+}
 
 
 def utc(at: float) -> str:
@@ -65,14 +70,14 @@ def alt_text(data: ChartData) -> str:
 def render_chart(data: ChartData) -> bytes:
     """The chart as PNG bytes."""
     rows = len(data.series)
-    height = 150 + 210 * rows
+    height = 120 + 210 * rows
     fig = Figure(figsize=(WIDTH / DPI, height / DPI), dpi=DPI, facecolor=CARD)
     FigureCanvasAgg(fig)
     fig.patch.set_edgecolor(FRAME)
     fig.patch.set_linewidth(3)
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     fig.subplots_adjust(
-        left=0.085, right=0.975, top=1 - 88 / height, bottom=95 / height, hspace=0.32
+        left=0.085, right=0.975, top=1 - 88 / height, bottom=58 / height, hspace=0.32
     )
     fig.text(
         0.085,
@@ -91,26 +96,12 @@ def render_chart(data: ChartData) -> bytes:
     )
     for ax, series in zip(axes, data.series, strict=True):
         _panel(ax, series, data)
-    bottom = axes[-1]
-    bottom.xaxis.set_major_locator(AutoDateLocator(minticks=5, maxticks=10))
-    bottom.xaxis.set_major_formatter(DateFormatter("%H:%M", tz=UTC))
-    bottom.set_xlabel("time (UTC)", color=MUTED, fontsize=10)
-    handles, labels = [], []
+    # Tick places and labels worked out here: matplotlib's date locators cost more than the
+    # rest of the figure together.
+    ticks = _ticks(*axes[-1].get_xlim())
     for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label not in labels:
-                handles.append(h)
-                labels.append(label)
-    fig.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=min(len(labels), 4),
-        frameon=False,
-        fontsize=9,
-        labelcolor=INK,
-        bbox_to_anchor=(0.53, 0.0),
-    )
+        ax.set_xticks(ticks, labels=[_hhmm(t) for t in ticks] if ax is axes[-1] else [])
+    axes[-1].set_xlabel("time (UTC)", color=MUTED, fontsize=10)
     out = io.BytesIO()
     # A little less compression: a few KiB more, tens of milliseconds less.
     fig.savefig(
@@ -123,8 +114,25 @@ def _subtitle(data: ChartData) -> str:
     parts = [f"onset {utc(_first_onset(data))}", f"alert {utc(data.detected_at)}"]
     if data.change is not None:
         change = " ".join(p for p in (data.change.kind, data.change.id) if p)
-        parts.append(f"{change} on {data.change.service} at {utc(data.change.at)}")
+        parts.append(f"{change} at {utc(data.change.at)}")
+    parts.append("grey: the usual range before the onset")
     return " · ".join(parts)
+
+
+#: Tick steps in minutes, the first that gives at most 9 ticks is used.
+_STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 360, 720, 1440)
+
+
+def _ticks(lo: float, hi: float) -> list[float]:
+    """Round UTC times between two date numbers, at most 9 of them."""
+    span = (hi - lo) * DAY / 60
+    step = next((m for m in _STEPS if span / m <= 9), _STEPS[-1]) * 60 / DAY
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step) + 1)]
+
+
+def _hhmm(number: float) -> str:
+    return datetime.fromtimestamp(round(number * DAY), UTC).strftime("%H:%M")
 
 
 def _first_onset(data: ChartData) -> float:
@@ -145,11 +153,8 @@ def _panel(ax: Axes, s: ChartSeries, data: ChartData) -> None:
     start = s.onset if s.onset is not None else (s.times[0] if s.times else data.detected_at)
     if s.times:
         before = times[0], _date(start)
-        ax.fill_between(
-            before, low, high, color=BAND, alpha=0.35, linewidth=0, label="usual range (before)"
-        )
+        ax.fill_between(before, low, high, color=BAND, alpha=0.35, linewidth=0)
         ax.plot(before, (s.level, s.level), color=BAND, linewidth=1.2, linestyle="--")
-    role = "root cause" if s.role == "cause" else "alerting"
     line_style = "-" if s.role == "cause" else (0, (6, 1.5))
     ax.plot(
         times,
@@ -157,10 +162,9 @@ def _panel(ax: Axes, s: ChartSeries, data: ChartData) -> None:
         color=LINES.get(s.role, INK),
         linewidth=2.0,
         linestyle=line_style,
-        label=f"{role}: {s.service}",
     )
     if s.onset is not None:
-        ax.axvline(_date(s.onset), color=ONSET, linewidth=2.0, linestyle=":", label="onset")
+        ax.axvline(_date(s.onset), color=ONSET, linewidth=2.0, linestyle=":")
         ax.annotate(
             f"onset {utc(s.onset)[:5]}",
             xy=(_date(s.onset), 1.0),
@@ -170,17 +174,31 @@ def _panel(ax: Axes, s: ChartSeries, data: ChartData) -> None:
             color=ONSET,
             fontsize=9,
             fontweight="bold",
-            bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none"},
+            bbox=_LABEL_BOX,
         )
     if data.change is not None:
         label = " ".join(p for p in (data.change.kind, data.change.id) if p)
-        ax.axvline(_date(data.change.at), color=CHANGE, linewidth=2.2, label=f"{label} (change)")
+        ax.axvline(_date(data.change.at), color=CHANGE, linewidth=2.2)
+        if s is data.series[0]:
+            ax.annotate(
+                label,
+                xy=(_date(data.change.at), 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(-5, -14),
+                textcoords="offset points",
+                ha="right",
+                color=CHANGE,
+                fontsize=9,
+                fontweight="bold",
+                bbox=_LABEL_BOX,
+            )
     unit = f" ({s.unit})" if s.unit else ""
     # Placed by hand: a title that places itself measures every tick label first (~40 ms).
+    role = "root cause" if s.role == "cause" else "alerting"
     ax.text(
         0.0,
         1.03,
-        f"{s.service} · {s.name}{unit}",
+        f"{role}: {s.service} · {s.name}{unit}",
         transform=ax.transAxes,
         fontsize=11,
         fontweight="bold",
