@@ -25,6 +25,7 @@ from connectors.base import ChangeSource, LogSource, MetricSource, Registry
 from connectors.errors import ConnectorError
 from connectors.records import ToolCall
 from investigators.catalog import Catalog
+from investigators.phrasing import quantity, span
 from investigators.pipeline.brief import Brief, clean
 from investigators.pipeline.investigation import Plan
 from investigators.pipeline.summary import Summary
@@ -118,6 +119,13 @@ class ToolScope:
     services: frozenset[str]
     start: float
     end: float
+
+
+def between(start: float, end: float) -> str:
+    """``between 15:08 and 16:08 UTC``, with the dates when they are not one day."""
+    first, last = (datetime.fromtimestamp(t, UTC) for t in (start, end))
+    shape = "%H:%M" if first.date() == last.date() else "%b %d %H:%M"
+    return f"between {first.strftime(shape)} and {last.strftime(shape)} UTC"
 
 
 def _iso(seconds: float) -> str:
@@ -227,7 +235,7 @@ class Toolbox:
                 source="search",
                 kind="nothing_found",
                 service=service,
-                title=f"no {what} between {_iso(start)} and {_iso(end)}",
+                title=f"no {what} {between(start, end)}",
             )
         ]
 
@@ -291,12 +299,12 @@ class Toolbox:
         numbers = {"recent_mean": float(np.mean(recent)), "recent_peak": float(np.max(recent))}
         if before.size:
             numbers["baseline_median"] = float(np.median(before))
-        shown = {k: float(f"{v:.4g}") for k, v in numbers.items()}
-        unit = f" {record.unit}" if record.unit else ""
-        title = f"{signal} ({record.metric}) mean {shown['recent_mean']:g}{unit}, peak "
-        title += f"{shown['recent_peak']:g}{unit} in the last {int((end - start) / 60)} min"
-        if "baseline_median" in shown:
-            title += f", baseline {shown['baseline_median']:g}{unit}"
+        shown = {k: float(f"{v:.3g}") for k, v in numbers.items()}
+        said = {k: quantity(v, record.unit) for k, v in numbers.items()}
+        title = f"{signal} averaged {said['recent_mean']}, peaking at {said['recent_peak']}, "
+        title += f"over the last {span(end - start)} ({between(start, end)})"
+        if "baseline_median" in said:
+            title += f"; typically {said['baseline_median']} before"
         item = self._add(
             source="metrics",
             kind="metric",
