@@ -80,13 +80,16 @@ def describe(a: SeriesAnomaly) -> str:
 
 
 def first_trouble(ev: ServiceEvidence) -> tuple[float, str] | None:
-    """When a service's trouble began and what began then: ``(t, "latency rose")``."""
-    started = [a for a in ev.anomalies if a.onset is not None and a.score >= WEAK_THRESHOLD]
+    """When a service's trouble began, as the engine dates it (its first anomalous series),
+    and what began then: ``(t, "latency rose")``."""
+    started = [a for a in ev.anomalies if a.onset is not None and a.anomalous]
+    if not started:
+        started = [a for a in ev.anomalies if a.onset is not None and a.score >= WEAK_THRESHOLD]
     if not started:
         return None
-    first = min(started, key=lambda a: (a.onset or 0.0, -a.score))
-    assert first.onset is not None
-    return first.onset, began(first)
+    at = ev.onset if ev.onset is not None else min(a.onset or 0.0 for a in started)
+    first = min(started, key=lambda a: (abs((a.onset or 0.0) - at), -a.score))
+    return at, began(first)
 
 
 def began(a: SeriesAnomaly) -> str:
