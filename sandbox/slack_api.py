@@ -18,7 +18,8 @@ are POSTed there (raw or multipart, ``OK - {length}`` as Slack answers); and
 ``files.completeUploadExternal`` (``files`` as a JSON array of ``{id, title}``, ``channel_id``,
 ``thread_ts``, ``initial_comment``) shares them as a file message in the channel or thread. The
 stored file is kept in :attr:`Workspace.files`; its ``url_private`` serves the bytes to the
-bot token. ``Workspace.fail("upload")`` makes the upload URL fail like a method.
+bot token. ``Workspace.fail("upload")`` makes the upload URL fail like a method; taking
+``files:write`` out of :attr:`Workspace.scopes` makes both methods answer ``missing_scope``.
 
 People have names: :attr:`Workspace.users` (ids to names, the sandbox's usual ones known), for
 the page that shows the channels. An ephemeral message (``chat.postEphemeral``) is kept with
@@ -218,6 +219,9 @@ class Workspace:
         self.files: dict[str, SlackFile] = {}
         self.uploads: dict[str, str] = {}  # upload URL tickets -> file ids
         self.ephemeral: list[dict[str, Any]] = []  # each with its channel and its one viewer
+        # The bot token's scopes, as the manifest asks for them; a method whose scope is
+        # missing answers missing_scope (an app installed before the scope was added).
+        self.scopes: set[str] = {"files:write"}
         self.calls: list[Call] = []
         self._limits: dict[str, list[float]] = {}
         self._faults: dict[str, list[SlackFault]] = {}
@@ -638,8 +642,21 @@ def _complete(ws: Workspace, args: dict[str, Any], base: str) -> web.Response:
     )
 
 
+#: The scope a method needs, for the methods whose scope a test may take away.
+NEEDS = {
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+}
+
+
 def _handle(ws: Workspace, method: str, args: dict[str, Any], base: str = "") -> web.Response:
     channel = ws.channels.get(str(args.get("channel", "")))
+    needed = NEEDS.get(method)
+    if needed is not None and needed not in ws.scopes:
+        provided = ",".join(sorted(ws.scopes))
+        return web.json_response(
+            {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}
+        )
     if method == "auth.test":
         return web.json_response(
             {

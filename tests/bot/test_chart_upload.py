@@ -129,3 +129,27 @@ def test_an_upload_that_keeps_failing_is_given_up_with_one_log_line(
     assert [c.status for c in ws.calls if c.method == "upload"] == [500, 500, 500]
     assert not shared(ws, channel, summary["ts"])
     assert len(top_level(ws, channel)) == 1  # the summary stands, alone
+
+
+def test_an_app_without_files_write_gives_the_chart_up_at_once(
+    slack: ServedSlack, bot_url: str, workers: Workers, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = slack.workspace
+    ws.scopes.discard("files:write")  # installed before the manifest asked for it
+    caplog.set_level(logging.WARNING, logger="bot.delivery")
+    channel = _open(slack, bot_url, "inc-3104-chart-no-scope")
+    summary = _summary(slack, channel)
+    eventually(lambda: replies(ws, channel, summary["ts"]), timeout=10, what="the detail")
+    given_up = eventually(
+        lambda: [
+            r
+            for r in caplog.records
+            if "no chart in the thread" in r.getMessage() and channel in r.getMessage()
+        ],
+        timeout=20,
+        what="the chart given up",
+    )
+    time.sleep(3.0)  # a retry would come by now
+    assert len(given_up) == 1 and "missing_scope" in given_up[0].getMessage()
+    assert len([c for c in ws.calls if c.method == "files.getUploadURLExternal"]) == 1
+    assert not shared(ws, channel, summary["ts"])

@@ -179,6 +179,9 @@ def _method(name: str, success: Doc, errors: list[str]) -> Doc:
                         "properties": {
                             "error": {"enum": [*errors, *COMMON_ERRORS], "type": "string"},
                             "ok": {"$ref": "#/definitions/defs_ok_false"},
+                            # With missing_scope: the scope needed, the scopes the token has.
+                            "needed": {"type": "string"},
+                            "provided": {"type": "string"},
                         },
                         "required": ["ok", "error"],
                         "type": "object",
@@ -565,6 +568,9 @@ async def converse() -> Conversation:
         unsent = await call("files.getUploadURLExternal", filename="never.png", length=10)
         await call("files.completeUploadExternal", files=[{"id": unsent.body["file_id"]}])
         await call("files.completeUploadExternal", files=[{"id": file_id}], channel_id="C0NOSUCH1")
+        ws.scopes.discard("files:write")  # an app installed before it asked for files:write
+        await call("files.getUploadURLExternal", filename="chart.png", length=10)
+        ws.scopes.add("files:write")
         # Faults: a rate limit (429), a server error (5xx), an answer lost after the effect.
         ws.rate_limit("chat.postMessage", retry_after=3)
         await call("chat.postMessage", channel=incident, text="too fast")
@@ -610,6 +616,7 @@ ERRORS = (
     ("files.getUploadURLExternal", "invalid_arguments"),
     ("files.completeUploadExternal", "file_not_found"),
     ("files.completeUploadExternal", "channel_not_found"),
+    ("files.getUploadURLExternal", "missing_scope"),
 )
 
 
