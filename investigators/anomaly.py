@@ -66,8 +66,9 @@ AFTER_WINDOW = 5 * 60.0
 SHORT_HISTORY_SHARE = 0.05
 #: How many history positions calibrate the spread at most (evenly sampled).
 HISTORY_POSITIONS = 64
-#: How far either side of the leading onset two series are compared for moving together (s).
-COMOVE_SPAN = 30 * 60.0
+#: How far before and after the leading onset two series are compared for moving together (s).
+COMOVE_BEFORE = 10 * 60.0
+COMOVE_AFTER = 30 * 60.0
 #: Series finer than this are bucketed to it before scoring (seconds).
 FINEST_STEP = 10.0
 #: A series is anomalous when its score reaches this.
@@ -106,6 +107,8 @@ class SeriesAnomaly:
     level: float  # typical value before the onset
     current: float  # typical value after the onset
     direction: int  # +1 worse when up, -1 worse when down
+    #: A client-side series counted as the dependency it watches: the caller that measured it.
+    seen_from: str | None = None
 
     @property
     def resolution(self) -> float:
@@ -422,11 +425,13 @@ def _score_block(
 
 def comovement(lead: SeriesAnomaly, other: SeriesAnomaly, *, around: float) -> float:
     """How closely ``other`` moved with the leading series around its onset: the correlation of
-    the two, each turned so that worse is up, over :data:`COMOVE_SPAN` either side of
-    ``around`` (``other`` read at the leading series' times). 0 when there is too little to say.
+    the two, each turned so that worse is up, from :data:`COMOVE_BEFORE` before ``around`` to
+    :data:`COMOVE_AFTER` after it (``other`` read at the leading series' times). 0 when there
+    is too little to say. The span before is shorter: an earlier episode there (the tail of
+    another incident, a regime recorded elsewhere) is not this one.
     """
     times = lead.series.times
-    inside = (times >= around - COMOVE_SPAN) & (times <= around + COMOVE_SPAN)
+    inside = (times >= around - COMOVE_BEFORE) & (times <= around + COMOVE_AFTER)
     if np.count_nonzero(inside) < 4 or other.series.times.size < 2:
         return 0.0
     t = times[inside]

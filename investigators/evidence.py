@@ -144,13 +144,76 @@ class ServiceEvidence:
     def latency_added_ms(self) -> float | None:
         """The largest latency increase, in milliseconds, among its latency anomalies."""
         added = [
-            (a.current - a.level) * _MS_PER_UNIT[(a.series.unit or "").lower()]
+            ms
             for a in self.anomalies
-            if a.series.kind is MetricKind.LATENCY
-            and a.score >= WEAK_THRESHOLD
-            and (a.series.unit or "").lower() in _MS_PER_UNIT
+            if a.score >= WEAK_THRESHOLD and (ms := _added_ms(a)) is not None
         ]
         return max(added) if added else None
+
+    def best_score(self, kinds: tuple[MetricKind, ...]) -> float | None:
+        """The highest score among its series of these kinds (what callers measured of it
+        included); None when it has none."""
+        scores = [a.score for a in self.anomalies if a.series.kind in kinds]
+        return max(scores) if scores else None
+
+    def seen_slower_from_callers(self) -> bool:
+        """Whether its callers' own measurements of their calls to it got slower."""
+        return any(
+            a.seen_from is not None and a.series.kind is MetricKind.LATENCY and a.anomalous
+            for a in self.anomalies
+        )
+
+    def latency_added_by_statistic(self) -> dict[str, float]:
+        """How much each latency statistic (mean, p50, p99...) of its own rose, in milliseconds:
+        every latency series, anomalous or not, so that a statistic that barely moved says so.
+        Client-side series (what callers measured) are left out: they time the link too."""
+        out: dict[str, float] = {}
+        for a in self.anomalies:
+            if a.seen_from is not None:
+                continue
+            ms = _added_ms(a)
+            stat = statistic(a.series.name)
+            if ms is not None and stat is not None:
+                out[stat] = max(out.get(stat, -math.inf), ms)
+        return out
+
+
+def _added_ms(a: SeriesAnomaly) -> float | None:
+    unit = (a.series.unit or "").lower()
+    if a.series.kind is not MetricKind.LATENCY or unit not in _MS_PER_UNIT:
+        return None
+    return (a.current - a.level) * _MS_PER_UNIT[unit]
+
+
+_STATISTIC = re.compile(
+    r"(?:^|[._:\-])(avg|average|mean|median|max|p\d{2,3}(?:\.\d+)?|q\d{2,3}|quantile_?0?\.\d+)$",
+    re.IGNORECASE,
+)
+
+
+def statistic(series_name: str) -> str | None:
+    """The statistic a series' name ends in, normalised: ``mean`` for avg/average/mean,
+    ``p50`` for median, ``p99`` for p99/q99/quantile 0.99, ``max``; None when it names none.
+
+    Means add up along a call chain (a caller's mean latency is its own plus its calls'
+    means); percentiles do not, so sizes are compared statistic by statistic.
+    """
+    m = _STATISTIC.search(series_name.strip())
+    if m is None:
+        return None
+    token = m.group(1).lower()
+    if token in ("avg", "average", "mean"):
+        return "mean"
+    if token == "median":
+        return "p50"
+    if token == "max":
+        return "max"
+    digits = re.sub(r"[^0-9.]", "", token.replace("quantile", ""))
+    if token.startswith("quantile"):
+        value = float(digits) * 100 if digits else 0.0
+    else:
+        value = float(digits) if digits else 0.0
+    return f"p{value:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +251,11 @@ def find_lead(bundle: Bundle) -> Lead:
         scored = score_series(named, detected_at=detected)
         if not any(a.anomalous for a in scored):
             # The named series shows nothing: what else the alerting service shows, if anything.
+            # Failing that, the alert's own series still says what kind of trouble to look for.
             own = [m for m in bundle.metrics if m.service == alert.service]
-            scored = score_series([m for m in own if m.kind in INTERFACE], detected_at=detected)
+            others = score_series([m for m in own if m.kind in INTERFACE], detected_at=detected)
+            if any(a.anomalous for a in others) or not scored:
+                scored = others
     else:
         wanted = set(bundle.incident.symptom_services)
         pool = [m for m in bundle.metrics if m.service in wanted and m.kind in INTERFACE]
@@ -341,7 +407,9 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
         if watched is None or len(troubled.get(a.series.service, ())) > 1:
             out.append(a)
         else:
-            out.append(replace(a, series=replace(a.series, service=watched)))
+            out.append(
+                replace(a, series=replace(a.series, service=watched), seen_from=a.series.service)
+            )
     return out
 
 

@@ -57,6 +57,7 @@ from investigators.callgraph import CallGraph
 from investigators.evidence import (
     EXPLAINED_BY,
     FAILING,
+    INTERFACE,
     MENTION_LEAD,
     Lead,
     ServiceEvidence,
@@ -65,6 +66,7 @@ from investigators.evidence import (
     find_anomalous,
     find_lead,
     mentions,
+    statistic,
 )
 
 #: How much later than its caller's a cause's onset may be measured and still explain it (s).
@@ -77,6 +79,13 @@ CASCADE = 1
 TOGETHER = 300.0
 #: Extra latency from which calls start to time out and fail (ms).
 TIMEOUT_MS = 1000.0
+#: How much a candidate's not moving with the leading series counts against it: its interface
+#: series, and a service showing only its resources (see :func:`_moves_with`).
+COMOVE_WEIGHT = 0.7
+COMOVE_WEIGHT_RESOURCES = 0.3
+#: A cause explains away a caller fully when its own signal of the same kind is at least this
+#: share of the caller's (robust z against robust z).
+RELATIVE_STRENGTH = 0.5
 #: How long before a candidate's onset a change counts as a suspect (seconds).
 CHANGE_WINDOW = 60 * 60.0
 
@@ -151,6 +160,27 @@ def _timing_fit(
     return math.exp(-max(0.0, lag - 240.0 - effect_step) / 300.0)
 
 
+def _latency_added(
+    cause: ServiceEvidence, effect: ServiceEvidence
+) -> tuple[float | None, float | None]:
+    """How much slower the cause and the effect got (ms), statistic against like statistic.
+
+    Means add up along calls, so where both have a mean, means are compared; else the shared
+    percentile that fits best; else each one's largest rise (names that give no statistic, or
+    a cause its callers saw slow down: the link itself, network included, is what they timed).
+    """
+    if cause.seen_slower_from_callers():
+        return cause.latency_added_ms(), effect.latency_added_ms()
+    ours, theirs = cause.latency_added_by_statistic(), effect.latency_added_by_statistic()
+    shared = [s for s in theirs if s in ours and theirs[s] > 0]
+    if "mean" in shared:
+        return ours["mean"], theirs["mean"]
+    if shared:
+        best = max(shared, key=lambda s: ours[s] / theirs[s])
+        return ours[best], theirs[best]
+    return cause.latency_added_ms(), effect.latency_added_ms()
+
+
 def _magnitude_fit(
     cause: ServiceEvidence, effect: ServiceEvidence, *, failures_matter: bool = False
 ) -> float:
@@ -166,7 +196,7 @@ def _magnitude_fit(
     or whose failures are what the alert shows.
     """
     fit = 1.0
-    slower, effect_slower = cause.latency_added_ms(), effect.latency_added_ms()
+    slower, effect_slower = _latency_added(cause, effect)
     if slower is not None and effect_slower is not None and effect_slower > 0:
         fit = min(fit, 5.0 * max(slower, 0.0) / effect_slower)
     failing, effect_failing = cause.errors_added(), effect.errors_added()
@@ -210,6 +240,7 @@ def _fit(cause: Candidate, effect: Candidate, *, failures_matter: bool = False) 
     fit *= weight * clarity
     if not fit:
         return 0.0
+    fit *= _relative_strength(cause.evidence, effect.evidence)
     return fit * _magnitude_fit(cause.evidence, effect.evidence, failures_matter=failures_matter)
 
 
@@ -229,6 +260,23 @@ def suspect_change(changes: list[Change], onset: float) -> Change | None:
         if w > weight:
             best, weight = change, w
     return best
+
+
+def _relative_strength(cause: ServiceEvidence, effect: ServiceEvidence) -> float:
+    """How far the cause's trouble can explain away the effect's by clarity alone (0..1).
+
+    Latency passed on to callers is the same added time, measured at its source against less
+    noise than at the callers (theirs adds everything else they do), so a cause whose latency
+    is barely over the bar does not explain a caller's far over it (what callers measured of
+    the cause counts as the cause's). Failures are not held to this: fan-in and retries make
+    callers' error counts louder than the source's, and a wrong answer fails only its callers.
+    A cause with no latency series (only cpu and memory) is not judged by this either.
+    """
+    theirs = effect.best_score((MetricKind.LATENCY,))
+    ours = cause.best_score((MetricKind.LATENCY,))
+    if theirs is None or theirs < THRESHOLD or ours is None:
+        return 1.0
+    return max(0.0, min(1.0, ours / (RELATIVE_STRENGTH * theirs)))
 
 
 def _explain(
@@ -263,6 +311,8 @@ def _explain(
                 continue
             fit = cause.fits[caller] if caller in cause.fits else fits(cause, effect)
             plausible = fit * _saturating(cause.evidence.strength, 6.0)
+            # A propagated fault is measured at its source against less noise than at its
+            # callers: a cause barely over the bar does not explain away a caller far over it.
             plausible *= 0.8 if cause.evidence.weak else 1.0
             if plausible > effect.explained:
                 effect.explained, effect.explained_by = plausible, name
@@ -319,13 +369,41 @@ def _reach(graph: CallGraph, sources: list[str], trail: set[str]) -> dict[str, f
 
 
 def _moves_with(ev: ServiceEvidence, lead: Lead) -> float:
-    """The best co-movement (0..1) of one of its anomalous series with the leading series."""
+    """How much moving with the leading series counts for this candidate (a factor, 0.3..1).
+
+    A cause's slow or failed calls rise and fall with what people see: its interface series
+    are held to the leading one, like against like where it has the same kind and statistic
+    (mean latency against mean latency; percentiles and means move differently). An exhausted
+    resource does not move like the alert (memory ramps for hours, then calls fail), so a
+    service showing only its resources is held to it lightly.
+    """
     if lead.anomaly is None or lead.onset is None:
         return 1.0
+    stat = statistic(lead.anomaly.series.name)
+    alike = [
+        a
+        for a in ev.anomalies
+        if stat is not None
+        and a.seen_from is None
+        and a.series.kind is lead.anomaly.series.kind
+        and statistic(a.series.name) == stat
+    ]
     moved = [a for a in ev.anomalies if a.score >= WEAK_THRESHOLD][:4]
-    if not moved:
+    interface = [a for a in moved if a.series.kind in INTERFACE]
+    held = alike or interface
+    weight = COMOVE_WEIGHT if held else COMOVE_WEIGHT_RESOURCES
+    pool = held or moved
+    if not pool:
         return 1.0
-    return max(max(comovement(lead.anomaly, a, around=lead.onset) for a in moved), 0.0)
+    # Not moving together says something only of a series that clearly moved: noise under
+    # a faint one hides any likeness.
+    return max(
+        1.0
+        - weight
+        * (1.0 - max(comovement(lead.anomaly, a, around=lead.onset), 0.0))
+        * min(1.0, a.score / (2 * THRESHOLD))
+        for a in pool
+    )
 
 
 def _weigh(c: Candidate, *, lead_at: float, detected: float, reach: float) -> float:
@@ -407,7 +485,7 @@ def analyse(bundle: Bundle) -> Analysis:
         c.named_by = sorted(named.get(name, ()))
         fit = reach[name] * (1.0 if name in matching else 0.5)
         # A cause moves with what people see: its series and the alert's rise and fall together.
-        fit *= 0.7 + 0.3 * _moves_with(c.evidence, lead)
+        fit *= _moves_with(c.evidence, lead)
         c.raw = _weigh(c, lead_at=lead_at, detected=detected, reach=fit)
     silent = _silent_suspects(candidates, graph, evidence, named)
 
