@@ -34,6 +34,7 @@ ONSET = "#e07b00"
 CHANGE = "#6a2c91"
 DPI = 100
 DAY = 86400.0
+GRID = "#d9dbe0"
 _LABEL_BOX = {
     "boxstyle": "square,pad=0.15",
     "facecolor": "white",
@@ -75,7 +76,8 @@ def render_chart(data: ChartData) -> bytes:
     FigureCanvasAgg(fig)
     fig.patch.set_edgecolor(FRAME)
     fig.patch.set_linewidth(3)
-    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    # Not sharex: shared axes share their ticks too, and only the lowest panel has any.
+    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     fig.subplots_adjust(
         left=0.085, right=0.975, top=1 - 88 / height, bottom=58 / height, hspace=0.32
     )
@@ -98,9 +100,16 @@ def render_chart(data: ChartData) -> bytes:
         _panel(ax, series, data)
     # Tick places and labels worked out here: matplotlib's date locators cost more than the
     # rest of the figure together.
-    ticks = _ticks(*axes[-1].get_xlim())
+    lo, hi = _span(data)
+    ticks = _ticks(lo, hi)
     for ax in axes:
-        ax.set_xticks(ticks, labels=[_hhmm(t) for t in ticks] if ax is axes[-1] else [])
+        ax.set_xlim(lo, hi)
+    axes[-1].set_xticks(ticks, labels=[_hhmm(t) for t in ticks])
+    for ax in axes[:-1]:
+        # Ticks are the costliest objects of a figure: the panels above get their grid lines
+        # as one collection instead, and no ticks of their own.
+        ax.set_xticks([])
+        ax.vlines(ticks, 0, 1, transform=ax.get_xaxis_transform(), color=GRID, linewidth=0.6)
     axes[-1].set_xlabel("time (UTC)", color=MUTED, fontsize=10)
     out = io.BytesIO()
     # A little less compression: a few KiB more, tens of milliseconds less.
@@ -119,20 +128,30 @@ def _subtitle(data: ChartData) -> str:
     return " · ".join(parts)
 
 
-#: Tick steps in minutes, the first that gives at most 9 ticks is used.
+#: Tick steps in minutes, the first that gives at most 8 ticks is used.
 _STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 360, 720, 1440)
 
 
 def _ticks(lo: float, hi: float) -> list[float]:
-    """Round UTC times between two date numbers, at most 9 of them."""
+    """Round UTC times between two date numbers, at most 8 of them."""
     span = (hi - lo) * DAY / 60
-    step = next((m for m in _STEPS if span / m <= 9), _STEPS[-1]) * 60 / DAY
+    step = next((m for m in _STEPS if span / m <= 8), _STEPS[-1]) * 60 / DAY
     first = math.ceil(lo / step) * step
     return [first + i * step for i in range(int((hi - first) / step) + 1)]
 
 
 def _hhmm(number: float) -> str:
     return datetime.fromtimestamp(round(number * DAY), UTC).strftime("%H:%M")
+
+
+def _span(data: ChartData) -> tuple[float, float]:
+    """The time axis' ends (date numbers): every point and the change, and a little margin."""
+    times = [t for s in data.series for t in s.times[:1] + s.times[-1:]]
+    if data.change is not None:
+        times.append(data.change.at)
+    lo, hi = (min(times), max(times)) if times else (data.detected_at - 3600, data.detected_at)
+    margin = max((hi - lo) * 0.02, 60.0)
+    return _date(lo - margin), _date(hi + margin)
 
 
 def _first_onset(data: ChartData) -> float:
@@ -146,7 +165,7 @@ def _panel(ax: Axes, s: ChartSeries, data: ChartData) -> None:
         side.set_color(MUTED)
     ax.tick_params(colors=INK, labelsize=9)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
-    ax.grid(True, color="#d9dbe0", linewidth=0.6)
+    ax.grid(True, color=GRID, linewidth=0.6)
     times = np.asarray(s.times, dtype=np.float64) / DAY
     values = np.array([np.nan if v is None else v for v in s.values], dtype=np.float64)
     low, high = s.band
