@@ -115,7 +115,11 @@ from investigators.pipeline.config import LlmBudget, PipelineConfig
 
 
 def _signal(text: str, default: SignalQuery) -> SignalQuery:
-    """``agg:metric`` or ``metric``; a ``.as_count()`` suffix counts instead of averaging."""
+    """``agg:metric`` or ``metric``; a ``.as_count()`` suffix counts instead of averaging.
+
+    Another metric than the default's does not inherit the default's unit: its unit is what
+    Datadog's metadata says (``trace.http.request.duration`` is in seconds, a custom ``.p95``
+    may well be in milliseconds)."""
     as_count = text.endswith(".as_count()")
     text = text.removesuffix(".as_count()")
     aggregation, _, metric = text.rpartition(":")
@@ -123,7 +127,7 @@ def _signal(text: str, default: SignalQuery) -> SignalQuery:
         metric=metric,
         aggregation=aggregation or default.aggregation,
         as_count=as_count or (default.as_count and not aggregation),
-        unit=default.unit,
+        unit=default.unit if metric == default.metric else None,
     )
 
 

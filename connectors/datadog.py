@@ -157,7 +157,9 @@ class DatadogMetrics:
                 query=query,
                 times=times,
                 values=values,
-                unit=signal.unit or _unit_of(item),
+                # What the API says a series is in wins; the configured unit is for metrics
+                # without unit metadata.
+                unit=_unit_of(item) or signal.unit,
                 url=self.metric_url(signal_name, service=service, start=start, end=end),
             )
         return found
