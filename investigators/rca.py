@@ -9,7 +9,9 @@ How it decides, in order:
 1. **What people see leads** (:func:`~investigators.evidence.find_lead`). The alerting series
    (``incident.alert``; else the symptom services' worst latency, errors or availability) is
    scored first. Its onset says *when* the incident began; its kind says *what* needs
-   explaining. A named alert whose series shows nothing makes the engine rank without paging.
+   explaining. A named alert whose series shows nothing makes the engine rank without paging;
+   its kind still says what to look for, unless another series of the alerting service shows
+   the trouble.
 2. **Every series around that onset** (:mod:`investigators.anomaly`): did it change for the
    worse then, against a local baseline and a spread calibrated on its own history? A cause may
    lead the alert by up to 15 minutes (a 5-minute rollup by one point, memory by two hours); a
@@ -25,11 +27,19 @@ How it decides, in order:
    dependency whose trouble began no later (within the resolution of both) and is large enough
    to account for it: a caller waits a few calls' worth of a dependency's extra latency, a
    dependency that only got slower does not fail a caller that fails (short of timeouts), nor
-   one that fails fast slow a caller down. Callers often look worse than the cause (fan-in
-   amplifies counts), so the size of an anomaly never decides alone. Each caller's trouble is
-   shared among the candidates that could explain it.
+   one that fails fast slow a caller down. Sizes are compared like with like: means add up
+   along calls and percentiles do not, so a dependency's mean is held to its caller's mean (a
+   p99 that rose 70 ms under a mean that rose 2 ms explains no caller's 400 ms). Added latency
+   is the same time at the source and at its callers, measured against less noise at the
+   source: a dependency whose latency is barely over the bar does not explain a caller's far
+   over it. Failures are not held to that (fan-in and retries make callers' counts louder, and
+   a wrong answer fails only its callers), so the size of a failure never decides alone. Each
+   caller's trouble is shared among the candidates that could explain it.
 5. **Weighing.** Each candidate: how unexplained it is, what it explains, how strong and how
-   timely its own trouble is, whether it sits on the trail, a deploy, config change or flag
+   timely its own trouble is, whether it sits on the trail, whether its slow or failed calls
+   rose and fell with the alert (its series of the alert's kind and statistic first; only a
+   series that clearly moved can fail to move with it; an exhausted resource is held to it
+   lightly, as memory ramps for hours before calls fail), a deploy, config change or flag
    shortly before its onset, its own resources (cpu, memory, connections), and log lines of its
    callers naming it. A change only weighs on a service in trouble or whose callers are.
 6. **The unseen.** A dependency with no telemetry, or whose own series look fine, takes its
