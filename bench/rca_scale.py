@@ -6,8 +6,8 @@ For each size, a generated company (12 hours at one-minute resolution: 720 point
 six series per ordinary service) with a database saturation incident is written to
 ``bench/out/scale-N.json`` once; then a fresh Python process loads the file and ranks it, and
 reports wall time for load and rank and its peak resident memory (ru_maxrss). A fresh process per
-size keeps the memory figure honest. Targets: 5,000 services in under 5 s and 1 GB, with a cost
-that grows about linearly.
+size keeps the memory figure honest. Targets: 5,000 services in at most 3 s (issue 12) and under
+1 GB, with a cost that grows about linearly.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
+#: 5,000 services loaded and ranked in at most this many seconds (issue 12).
+TARGET_SECONDS = 3.0
 
 _CHILD = """
 import json, resource, sys, time
@@ -107,10 +109,11 @@ def main() -> int:
     smallest_big = min((row for row in rows if row[0] >= 1000), default=rows[0])
     growth = largest[3] / smallest_big[3] if smallest_big[3] else float("nan")
     # The targets are for 5,000 services: a run that stops short of that does not pass.
-    ok = largest[0] >= 5000 and largest[1] < 5.0 and largest[2] < 1024
+    ok = largest[0] >= 5000 and largest[1] <= TARGET_SECONDS and largest[2] < 1024
     ok = ok and growth < 1.5
     print(
-        f"rca scale: {largest[0]} services load+rank {largest[1]:.2f} s (target < 5 s), "
+        f"rca scale: {largest[0]} services load+rank {largest[1]:.2f} s "
+        f"(target <= {TARGET_SECONDS:g} s), "
         f"peak {largest[2]:.0f} MB (target < 1024 MB), cost per point x{growth:.2f} from "
         f"{smallest_big[0]} to {largest[0]} services (about linear when near 1) -> "
         f"{'PASS' if ok else 'FAIL'}"

@@ -1,6 +1,6 @@
 """The incident bundle (version 1): the one structure the root-cause engine ranks.
 
-A bundle is read from JSON (``../shared/spec/incident-bundle.md``) or built by the live pipeline
+A bundle is read from JSON (``docs/incident-bundle.md``) or built by the live pipeline
 from the connectors; both paths end in the same in-memory :class:`Bundle`. Metric points are held
 as numpy arrays, never as Python objects, so that thousands of services x tens of series x
 thousands of points fit in memory: the JSON document is decoded with msgspec, each series'

@@ -13,6 +13,7 @@ One small interface, :class:`Store`, and one key layout under a prefix, every ke
     {prefix}:inv:{id}:narrative            the model's checked narrative, or why there is none
     {prefix}:inv:{id}:usage                language-model calls: tokens, seconds, cost
     {prefix}:inv:{id}:events               progress events, oldest first
+    {prefix}:inv:{id}:citations            items thread answers cited, numbered after the summary's
     {prefix}:channels                      investigations started from incident channels
     {prefix}:sweep:...                     the health sweep (investigators.pipeline.sweep)
 """
