@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.slack_api import Workspace
+from sandbox.slack_api import Channel, Workspace
 from sandbox.slack_events import EventSender, block_action, event_callback
 from sandbox.slack_view import NO_GROUPS, message_to_html
 
@@ -160,19 +160,27 @@ async def _channel_html(request: web.Request) -> web.Response:
     )
 
 
-async def _ask(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
-    ws = config.workspace
-    channel = ws.channels.get(request.match_info["channel"])
+async def _channel_and_json(request: web.Request) -> tuple[Channel, Any] | web.Response:
+    """The channel a page request names and its JSON body, or the error to answer."""
+    channel = request.app[CONFIG].workspace.channels.get(request.match_info["channel"])
     if channel is None:
         return _json_error("channel_not_found", 404)
     # JSON only: a cross-site form cannot send it without the browser asking first.
     if request.content_type != "application/json":
         return _json_error("expected application/json", 415)
     try:
-        body = await request.json()
+        return channel, await request.json()
     except ValueError:
         return _json_error("invalid_json", 400)
+
+
+async def _ask(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    ws = config.workspace
+    read = await _channel_and_json(request)
+    if isinstance(read, web.Response):
+        return read
+    channel, body = read
     text = body.get("text") if isinstance(body, dict) else None
     thread_ts = body.get("thread_ts") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip():
@@ -214,15 +222,10 @@ async def _act(request: web.Request) -> web.Response:
     sends it, from ``U0DEMO``. Only buttons the message has can be clicked."""
     config = request.app[CONFIG]
     ws = config.workspace
-    channel = ws.channels.get(request.match_info["channel"])
-    if channel is None:
-        return _json_error("channel_not_found", 404)
-    if request.content_type != "application/json":
-        return _json_error("expected application/json", 415)
-    try:
-        body = await request.json()
-    except ValueError:
-        return _json_error("invalid_json", 400)
+    read = await _channel_and_json(request)
+    if isinstance(read, web.Response):
+        return read
+    channel, body = read
     if not isinstance(body, dict):
         return _json_error("invalid_json", 400)
     message = next(
