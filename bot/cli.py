@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from pydantic import ValidationError
-
 from investigators.bundle import BundleError, load_bundle
 from investigators.rca import RcaResult, rank
 from investigators.report import format_result
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from bot.settings import Settings
     from investigators.pipeline import Summary
 
@@ -38,7 +38,7 @@ def _cmd_rca(args: argparse.Namespace, out: TextIO) -> int:
         return 2
     result: RcaResult = rank(bundle)
     if args.json:
-        out.write(result.model_dump_json(indent=2) + "\n")
+        out.write(result.to_json(indent=2) + "\n")
     else:
         out.write(format_result(result, bundle) + "\n")
     return 0
@@ -387,7 +387,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args, out or sys.stdout))
-    except ValidationError as exc:  # settings from the environment that cannot be used
+    except Exception as exc:
+        # Settings from the environment that cannot be used. pydantic is looked up, not
+        # imported: ``rca`` never loads it (start-up time), and then none can have been raised.
+        pydantic = sys.modules.get("pydantic")
+        if pydantic is None or not isinstance(exc, pydantic.ValidationError):
+            raise
         print(_settings_problem(exc), file=sys.stderr)
         return 2
 

@@ -114,7 +114,7 @@ class SeriesAnomaly:
     def resolution(self) -> float:
         """Seconds between points: how precisely the onset can be placed."""
         times = self.series.times
-        return float(np.median(np.diff(times))) if times.size > 1 else 0.0
+        return float(_median(np.diff(times))) if times.size > 1 else 0.0
 
     @property
     def anomalous(self) -> bool:
@@ -172,7 +172,7 @@ def coarsen(group: list[Series], step: float = FINEST_STEP) -> list[Series]:
     behave like any other rollup. The members keep sharing one grid.
     """
     times = group[0].times
-    if times.size < 2 or float(np.median(np.diff(times))) >= step:
+    if times.size < 2 or float(_median(np.diff(times))) >= step:
         return group
     bucket = np.floor(times / step)
     starts = np.concatenate([[0], np.flatnonzero(np.diff(bucket)) + 1])
@@ -284,7 +284,7 @@ def _score_block(
     zero = np.zeros(rows)
     if n < 3:
         return _Block(zero, zero, nan, nan, nan)
-    step = float(np.median(np.diff(times)))
+    step = float(_median(np.diff(times)))
     before = int(np.clip(round(BEFORE_WINDOW / step), 2, 60))
     after = int(np.clip(round(AFTER_WINDOW / step), 1, 60))
     # A split needs two points before it, and three after it (a burst at the newest points is
@@ -500,7 +500,7 @@ def score_series(
         )
         kinds = [m.kind for m in members]
         # Around a leading onset, each series may lag it by up to one of its own steps more.
-        step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+        step = float(_median(np.diff(times))) if times.size > 1 else 0.0
         own = window
         if around is not None:
             # A coarse point already spans the trouble's travel and the alert's own delay: from

@@ -56,9 +56,10 @@ How it decides, in order:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from pydantic import BaseModel, Field
+import msgspec
 
 from investigators import wording
 from investigators.anomaly import THRESHOLD, WEAK_THRESHOLD, comovement
@@ -100,30 +101,47 @@ RELATIVE_STRENGTH = 0.5
 CHANGE_WINDOW = 60 * 60.0
 
 
-class NotifyTarget(BaseModel):
+@dataclass(frozen=True, slots=True)
+class NotifyTarget:
     """The one team to tag."""
 
     team: str
     service: str
 
 
-class RankedService(BaseModel):
-    """One suspect, with why."""
+@dataclass(frozen=True, slots=True)
+class RankedService:
+    """One suspect, with why. ``score`` is in [0, 1]."""
 
     service: str
-    score: float = Field(ge=0, le=1)
+    score: float
     confidence: str  # high | medium | low
     reasons: list[str]
     explains: list[str]
 
 
-class RcaResult(BaseModel):
-    """The result document of ``incident-copilot rca --json``."""
+@dataclass(frozen=True, slots=True)
+class RcaResult:
+    """The result document of ``incident-copilot rca --json`` (``docs/incident-bundle.md``).
+
+    Plain dataclasses rather than pydantic models: ``rca`` starts in a fresh process per call,
+    and building model classes at import cost more than the ranking of a small bundle. Pydantic
+    models that hold one (the pipeline's record) validate and dump it as a dataclass.
+    """
 
     incident_id: str
     ranking: list[RankedService]
     symptoms: list[str]
     notify: NotifyTarget | None
+
+    def document(self) -> dict[str, Any]:
+        """The result document as plain JSON types."""
+        return asdict(self)
+
+    def to_json(self, *, indent: int = 0) -> str:
+        """The result document as JSON text, keys in the documented order."""
+        encoded = msgspec.json.encode(self)
+        return (msgspec.json.format(encoded, indent=indent) if indent else encoded).decode()
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import NamedTuple
 
 from pydantic import BaseModel, Field
@@ -300,7 +301,7 @@ def build_summary(
         symptoms_ruled_out=ranking.symptoms,
         next_steps=_next_steps(root, missing, notify, by_service),
         notify=notify,
-        ranking=[r.model_dump() for r in ranking.ranking[:5]],
+        ranking=[asdict(r) for r in ranking.ranking[:5]],
         sources_answered=answered,
         sources_missing=missing,
         unknown_services=plan.scope.unknown,

@@ -104,7 +104,7 @@ def test_rca_json_prints_the_result_document(incident: Path) -> None:
         assert set(entry) == {"service", "score", "confidence", "reasons", "explains"}
         assert 0 <= entry["score"] <= 1
     assert set(document["notify"]) == {"team", "service"}
-    assert document == rank(load_bundle(incident)).model_dump(mode="json")
+    assert document == rank(load_bundle(incident)).document()
 
 
 def test_rca_json_of_a_quiet_bundle(tmp_path: Path) -> None:
@@ -215,7 +215,7 @@ def test_rca_reads_repeated_timestamps_as_one_point_each(incident: Path, tmp_pat
     code, text = run("rca", str(repeated), "--json")
 
     assert code == 0
-    assert json.loads(text) == rank(load_bundle(incident)).model_dump(mode="json")
+    assert json.loads(text) == rank(load_bundle(incident)).document()
 
 
 def test_rca_of_something_that_is_not_json_exits_2(

@@ -285,7 +285,7 @@ def test_a_bad_deploy_on_a_leaf_beats_a_red_herring_deploy_on_its_caller(seed: i
 def test_a_deploy_on_a_healthy_service_never_puts_it_in_the_ranking() -> None:
     result = rank(bad_deploy())
     assert "catalog" not in names(result)
-    assert "cafe123" not in json.dumps(result.model_dump())
+    assert "cafe123" not in json.dumps(result.document())
 
 
 def test_nothing_anomalous_means_no_suspect_and_nobody_tagged() -> None:
@@ -317,7 +317,7 @@ def test_scores_are_in_0_1_and_the_ranking_is_best_first(make: Callable[[], Bund
 @pytest.mark.parametrize("make", ALL_INCIDENTS, ids=lambda f: f.__name__)
 def test_the_json_result_has_the_shape_the_spec_gives(make: Callable[[], Bundle]) -> None:
     bundle = make()
-    document = json.loads(rank(bundle).model_dump_json())
+    document = json.loads(rank(bundle).to_json())
 
     assert set(document) == {"incident_id", "ranking", "symptoms", "notify"}
     assert document["incident_id"] == bundle.incident.id
@@ -420,4 +420,4 @@ def test_a_config_change_counts_like_a_deploy() -> None:
 
 def test_the_same_bundle_ranks_the_same_every_time() -> None:
     first, second = rank(db_saturation()), rank(db_saturation())
-    assert first.model_dump() == second.model_dump()
+    assert first.document() == second.document()
