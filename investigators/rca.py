@@ -620,10 +620,13 @@ def _silent_suspects(
             for c in graph.callers[dep]
             if c in candidates and candidates[c].explained < 0.5
         ]
+        # Callers clearly in trouble: one admitted only under the lower bar for dependencies
+        # (a faint rise) is no second witness.
         clean = [
             c
             for c in callers
             if c.evidence.interface_onsets
+            and not c.evidence.weak
             and c.evidence.intrinsic < THRESHOLD
             and c.change_weight == 0.0
         ]
