@@ -5,6 +5,8 @@ Two cheap aggregate queries, never raw logs in bulk:
 * :meth:`ElasticsearchLogs.error_counts`: a ``terms`` on the service field with a
   ``date_histogram`` inside, filtered to error levels, so a thousand services cost one search
   (split into one ``_msearch`` when the buckets would exceed Elasticsearch's bucket limit);
+  :meth:`ElasticsearchLogs.error_scan` is the same search with, per service, a bounded
+  ``top_hits`` of its newest error lines since a moment (the lines a person would open first);
 * :meth:`ElasticsearchLogs.top_error_patterns`: a ``filters`` aggregation (baseline / incident)
   over one service's error lines, each with a bounded ``top_hits`` sample (estimated counts) and,
   when a keyword copy of the message is configured, a ``terms`` on it (exact counts when the
@@ -29,6 +31,7 @@ from elasticsearch import (
     UnsupportedProductError,
 )
 from elasticsearch.exceptions import SerializationError
+from pydantic import BaseModel, ConfigDict
 
 from connectors.config import ElasticsearchConfig
 from connectors.errors import AuthError, BadResponse, ConnectorError, NotFound
@@ -45,7 +48,29 @@ AUTH_HINT = "check ES_API_KEY (or ES_USERNAME and ES_PASSWORD)"
 BUCKET_BUDGET = 65_000
 SAMPLE_SIZE = 100  # top_hits may not return more than index.max_inner_result_window (100)
 DISTINCT_LINES = 200
+#: Newest error lines per service the broad scan brings back with its counts (top_hits).
+SCAN_LINES = 20
 _RISON_SAFE = "():,'!"  # Kibana writes its rison state with these characters unescaped
+
+
+class ErrorLine(BaseModel):
+    """One error log line as stored: the service as the logs name it, when (Unix s), level, text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    service: str
+    at: float
+    level: str
+    message: str
+
+
+class ErrorScan(BaseModel):
+    """What one error-count search brings back: the counts, and each service's newest lines."""
+
+    model_config = ConfigDict(frozen=True)
+
+    counts: dict[str, ErrorCountSeries]
+    lines: dict[str, list[ErrorLine]]
 
 
 class _ReadOnlyElasticsearch(AsyncElasticsearch):
@@ -156,11 +181,39 @@ class ElasticsearchLogs:
         interval: float,
     ) -> dict[str, ErrorCountSeries]:
         """Error lines per service per ``interval`` seconds, all services in one request."""
+        return (await self._error_search(services, start, end, interval, lines=None)).counts
+
+    async def error_scan(
+        self,
+        services: Sequence[str] | None,
+        start: datetime,
+        end: datetime,
+        interval: float,
+        *,
+        lines_since: datetime,
+        lines: int = SCAN_LINES,
+    ) -> ErrorScan:
+        """:meth:`error_counts`, and each service's ``lines`` newest error lines from
+        ``lines_since`` on, from the same search (a ``top_hits`` inside each service bucket)."""
+        return await self._error_search(
+            services, start, end, interval, lines=(lines_since, max(0, min(lines, SAMPLE_SIZE)))
+        )
+
+    async def _error_search(
+        self,
+        services: Sequence[str] | None,
+        start: datetime,
+        end: datetime,
+        interval: float,
+        *,
+        lines: tuple[datetime, int] | None,
+    ) -> ErrorScan:
         cfg = self.config
         step = max(1, round(interval))
         first = math.floor(start.timestamp() / step) * step
         grid = list(range(first, math.ceil(end.timestamp()), step))
-        per_search = max(1, BUCKET_BUDGET // (len(grid) + 1))
+        # The lines' filter bucket counts against the limit too, one per service.
+        per_search = max(1, BUCKET_BUDGET // (len(grid) + 1 + (lines is not None)))
         groups: list[list[str] | None]
         if services is None:
             groups = [None]
@@ -173,6 +226,17 @@ class ElasticsearchLogs:
             if group is not None:
                 filters.append({"terms": {cfg.service_field: group}})
             size = len(group) if group is not None else per_search
+            inner: dict[str, Any] = {
+                "errors": {
+                    "date_histogram": {
+                        "field": cfg.timestamp_field,
+                        "fixed_interval": f"{step}s",
+                        "min_doc_count": 1,  # sparse: zeros are filled in below
+                    }
+                }
+            }
+            if lines is not None:
+                inner["recent"] = self._newest_lines(since=lines[0], end=end, size=lines[1])
             return {
                 "size": 0,
                 "track_total_hits": False,
@@ -180,15 +244,7 @@ class ElasticsearchLogs:
                 "aggs": {
                     "services": {
                         "terms": {"field": cfg.service_field, "size": max(size, 1)},
-                        "aggs": {
-                            "errors": {
-                                "date_histogram": {
-                                    "field": cfg.timestamp_field,
-                                    "fixed_interval": f"{step}s",
-                                    "min_doc_count": 1,  # sparse: zeros are filled in below
-                                }
-                            }
-                        },
+                        "aggs": inner,
                     }
                 },
             }
@@ -203,6 +259,7 @@ class ElasticsearchLogs:
             responses = _dig(multi, "responses", what="error counts")
         index_of = {t: i for i, t in enumerate(grid)}
         found: dict[str, list[int]] = {name: [0] * len(grid) for name in services or ()}
+        newest: dict[str, list[ErrorLine]] = {}
         for response in responses:
             if isinstance(response, dict) and "error" in response:
                 raise BadResponse(NAME, f"error counts failed: {error_text(response)}")
@@ -213,8 +270,14 @@ class ElasticsearchLogs:
                     slot = index_of.get(int(point["key"]) // 1000)
                     if slot is not None:
                         counts[slot] += int(point["doc_count"])
+                if lines is not None:
+                    # The lines are extra: a server that leaves them out still gave the counts.
+                    hits = _get(bucket, "recent", "lines", "hits", "hits")
+                    newest.setdefault(str(bucket["key"]), []).extend(
+                        _lines(str(bucket["key"]), hits, cfg)
+                    )
         times = [float(t) for t in grid]
-        return {
+        counted = {
             name: ErrorCountSeries(
                 service=name,
                 times=times,
@@ -222,6 +285,33 @@ class ElasticsearchLogs:
                 url=self.discover_url(service=name, start=start, end=end),
             )
             for name, counts in found.items()
+        }
+        return ErrorScan(counts=counted, lines=newest)
+
+    def _newest_lines(self, *, since: datetime, end: datetime, size: int) -> dict[str, Any]:
+        """A service bucket's newest error lines from ``since``: only the fields a line needs."""
+        cfg = self.config
+        return {
+            "filter": {
+                "range": {
+                    cfg.timestamp_field: {
+                        "gte": _ms(since),
+                        "lt": _ms(end),
+                        "format": "epoch_millis",
+                    }
+                }
+            },
+            "aggs": {
+                "lines": {
+                    "top_hits": {
+                        "size": size,
+                        "sort": [{cfg.timestamp_field: {"order": "desc"}}],
+                        "_source": {
+                            "includes": [cfg.message_field, cfg.timestamp_field, cfg.level_field]
+                        },
+                    }
+                }
+            },
         }
 
     async def top_error_patterns(
@@ -415,14 +505,74 @@ class ElasticsearchLogs:
         return BadResponse(NAME, f"{what} was refused ({status}: {detail})")
 
 
-def _message(hit: Any, field: str) -> str:
+def _get(body: Any, *keys: str) -> Any:
+    """``body[k1][k2]...``, or None where a part is missing."""
+    for key in keys:
+        body = body.get(key) if isinstance(body, dict) else None
+    return body
+
+
+def _field(hit: Any, field: str) -> Any:
+    """A field of a hit's ``_source``, nested (``log.level``) or flat (``"log.level"``); or None."""
     source = hit.get("_source", {}) if isinstance(hit, dict) else {}
     value: Any = source
     for part in field.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     if value is None:
         value = source.get(field) if isinstance(source, dict) else None
-    return str(value or "")
+    return value
+
+
+def _message(hit: Any, field: str) -> str:
+    return str(_field(hit, field) or "")
+
+
+def _lines(service: str, hits: Any, cfg: ElasticsearchConfig) -> list[ErrorLine]:
+    """The readable lines of a ``top_hits`` answer, newest first.
+
+    A log store holds whatever was shipped to it: a hit without a message, with a number or an
+    object for one, or without a time it can be placed at says nothing a person could read, so
+    it is left out rather than shown as ``None`` or failing the whole scan.
+    """
+    found: list[ErrorLine] = []
+    for hit in hits if isinstance(hits, list) else []:
+        message = _field(hit, cfg.message_field)
+        at = _hit_time(hit, cfg.timestamp_field)
+        if not isinstance(message, str) or not message.strip() or at is None:
+            continue
+        level = _field(hit, cfg.level_field)
+        found.append(
+            ErrorLine(
+                service=service,
+                at=at,
+                level=level if isinstance(level, str) and level else "error",
+                message=message,
+            )
+        )
+    return found
+
+
+def _hit_time(hit: Any, field: str) -> float | None:
+    """When a hit was logged, Unix seconds: its sort value (epoch ms), else its ``_source``
+    time (RFC 3339, or epoch ms as Elasticsearch's default date format reads a number)."""
+    sort = hit.get("sort") if isinstance(hit, dict) else None
+    if isinstance(sort, list) and sort and _epoch_ms(sort[0]) is not None:
+        return _epoch_ms(sort[0])
+    value = _field(hit, field)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return _epoch_ms(value)
+
+
+def _epoch_ms(value: Any) -> float | None:
+    """Epoch milliseconds as Unix seconds; None for anything that is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) / 1000.0
 
 
 def _field_problems(cfg: ElasticsearchConfig, caps: Any) -> list[str]:

@@ -16,6 +16,7 @@ from connectors.errors import (
     ReadOnlyViolation,
     SourceUnavailable,
 )
+from sandbox.elastic import load_logs
 from sandbox.faults import FAULTS, REQUESTS
 
 App = tuple[web.Application, str]
@@ -178,3 +179,52 @@ def test_a_text_service_field_is_reported() -> None:
     }
     [problem] = _field_problems(config("http://es:9200"), caps)
     assert "ES_SERVICE_FIELD" in problem and "service.name.keyword" in problem
+
+
+async def test_the_scan_brings_each_services_newest_lines_from_the_same_search(
+    elastic: App,
+) -> None:
+    app, url = elastic
+    async with ElasticsearchLogs(config(url)) as es:
+        scan = await es.error_scan(None, when(T0), when(END), 300, lines_since=when(INCIDENT))
+        counts = await es.error_counts(None, when(T0), when(END), 300)
+    assert scan.counts == counts
+    db = scan.lines["db"]
+    assert 0 < len(db) <= 20 and all(line.service == "db" for line in db)
+    assert all(INCIDENT <= line.at < END for line in db)
+    assert [line.at for line in db] == sorted((line.at for line in db), reverse=True)
+    assert any(line.message.startswith("could not obtain connection") for line in db)
+    assert {r.path for r in app[REQUESTS]} == {"/logs-*/_search"} and len(app[REQUESTS]) == 2
+
+
+GARBLED_INDEX = "garbled-logs"  # outside logs-*, so that the other tests never count it
+
+
+async def test_lines_without_a_readable_message_are_left_out(noida: str, elastic: App) -> None:
+    _, url = elastic
+
+    def doc(at: float, **fields: object) -> dict[str, object]:
+        return {
+            "@timestamp": when(at).isoformat().replace("+00:00", "Z"),
+            "service": {"name": "pay"},
+            "log": {"level": "error"},
+            **fields,
+        }
+
+    await load_logs(
+        noida,
+        [
+            doc(INCIDENT + 60, message="timeout calling ledger after 3000ms"),
+            doc(INCIDENT + 120),  # no message at all
+            doc(INCIDENT + 180, message=None),
+            doc(INCIDENT + 240, message=12345),  # a number, as a shipper may send one
+            doc(INCIDENT + 300, message="   "),
+        ],
+        index=GARBLED_INDEX,
+    )
+    async with ElasticsearchLogs(config(url, index=GARBLED_INDEX)) as es:
+        scan = await es.error_scan(["pay"], when(T0), when(END), 300, lines_since=when(INCIDENT))
+    assert sum(scan.counts["pay"].counts) == 5  # every line counts
+    [line] = scan.lines["pay"]  # but only one can be read
+    assert line.message == "timeout calling ledger after 3000ms" and line.at == INCIDENT + 60
+    assert line.level == "error"
