@@ -2,7 +2,8 @@
 
 ``GET /api/v1/validate``, ``/api/v1/query`` (``agg:metric{scope} by {tag}`` with rollup),
 ``/api/v1/monitor`` (one monitor per service for latency and errors, in Alert when the series is
-well above its early median at ``now``, or when the service is an incident symptom),
+well above its early median at ``now``; the incident's alert, ``incident.alert``, is a monitor on
+that very series, in Alert; without one, every monitor of a symptom service is in Alert),
 ``/api/v1/events`` (the bundle's changes as events) and ``/api/v1/service_dependencies``.
 Wrong or missing keys get Datadog's ``403 {"errors": ["Forbidden"]}``; faults come from
 :mod:`sandbox.faults`. Answers conform to ``datadog-api-client``'s v1 models, strictly
@@ -141,47 +142,70 @@ class _Telemetry:
         kind = self.config.metric_kinds.get(metric)
         return self.by_kind.get(kind.value, {}) if kind is not None else {}
 
+    def _watched(self) -> list[tuple[MetricKind, Series]]:
+        """The series monitors watch: each service's errors and latency, and the alert's own
+        series in place of its service's series of that kind."""
+        alert = self.bundle.incident.alert
+        fired = self.by_name.get(alert.metric, {}).get(alert.service) if alert else None
+        watched = []
+        for kind in (MetricKind.ERRORS, MetricKind.LATENCY):
+            for service, series in sorted(self.by_kind.get(kind.value, {}).items()):
+                if fired is None or (service, kind) != (fired.service, fired.kind):
+                    watched.append((kind, series))
+        if fired is not None:
+            watched.append((fired.kind, fired))
+        return watched
+
     def _monitors(self) -> list[dict[str, Any]]:
         teams = {s.name: s.team for s in self.bundle.services}
-        symptoms = set(self.bundle.incident.symptom_services)
+        alert = self.bundle.incident.alert
+        # Without a named alert, every monitor of a symptom service is taken to have fired.
+        symptoms = set(self.bundle.incident.symptom_services) if alert is None else set()
         found = []
-        for kind, label in ((MetricKind.ERRORS, "Errors"), (MetricKind.LATENCY, "Latency")):
-            for service, series in sorted(self.by_kind.get(kind.value, {}).items()):
-                early = series.values[: max(1, series.values.size // 3)]
-                base = float(np.nanmedian(early)) if np.isfinite(early).any() else 0.0
-                recent = series.values[(series.times > self.now - 300) & (series.times <= self.now)]
-                current = float(np.nanmean(recent)) if np.isfinite(recent).any() else math.nan
-                threshold = round(max(base * 3.0, base + 1.0), 3)
-                if service in symptoms or current > threshold:
-                    state = "Alert"
-                elif current > max(base * 1.5, base + 0.5):
-                    state = "Warn"
-                elif math.isnan(current):
-                    state = "No Data"
-                else:
-                    state = "OK"
-                team = teams.get(service, "unknown")
-                query = f"avg(last_5m):avg:{series.name}{{service:{service}}} > {threshold}"
-                ident = zlib.crc32(f"{service}/{kind.value}".encode()) % 10**8
-                found.append(
-                    {
-                        "id": ident,
-                        "name": f"{label} are high on {service}",
-                        "type": "query alert",
-                        "query": query,
-                        "message": f"{label} on {service} crossed {threshold}. @slack-{team}",
-                        "tags": [f"service:{service}", f"team:{team}"],
-                        "options": {"thresholds": {"critical": threshold}, "notify_no_data": False},
-                        "overall_state": state,
-                        "overall_state_modified": _iso(self.now),
-                        "created": _iso(float(series.times[0])),
-                        "modified": _iso(float(series.times[0])),
-                        "multi": False,
-                        "priority": None,
-                        "restricted_roles": None,
-                        "creator": {"email": "sre@acme.example", "handle": "sre@acme.example"},
-                    }
-                )
+        for kind, series in self._watched():
+            service = series.service
+            early = series.values[: max(1, series.values.size // 3)]
+            base = float(np.nanmedian(early)) if np.isfinite(early).any() else 0.0
+            recent = series.values[(series.times > self.now - 300) & (series.times <= self.now)]
+            current = float(np.nanmean(recent)) if np.isfinite(recent).any() else math.nan
+            threshold = round(max(base * 3.0, base + 1.0), 3)
+            fired = alert is not None and (alert.service, alert.metric) == (service, series.name)
+            if fired or service in symptoms or current > threshold:
+                state = "Alert"
+            elif current > max(base * 1.5, base + 0.5):
+                state = "Warn"
+            elif math.isnan(current):
+                state = "No Data"
+            else:
+                state = "OK"
+            team = teams.get(service, "unknown")
+            label = kind.value.capitalize()
+            if kind is MetricKind.AVAILABILITY:  # down is bad: only ever the alert's own
+                threshold = round(base * 0.9, 3)
+                name, above = f"{label} is low on {service}", "<"
+            else:
+                name, above = f"{label} are high on {service}", ">"
+            query = f"avg(last_5m):avg:{series.name}{{service:{service}}} {above} {threshold}"
+            ident = zlib.crc32(f"{service}/{kind.value}".encode()) % 10**8
+            found.append(
+                {
+                    "id": ident,
+                    "name": name,
+                    "type": "query alert",
+                    "query": query,
+                    "message": f"{label} on {service} crossed {threshold}. @slack-{team}",
+                    "tags": [f"service:{service}", f"team:{team}"],
+                    "options": {"thresholds": {"critical": threshold}, "notify_no_data": False},
+                    "overall_state": state,
+                    "overall_state_modified": _iso(self.now),
+                    "created": _iso(float(series.times[0])),
+                    "modified": _iso(float(series.times[0])),
+                    "multi": False,
+                    "priority": None,
+                    "restricted_roles": None,
+                    "creator": {"email": "sre@acme.example", "handle": "sre@acme.example"},
+                }
+            )
         return found
 
     @staticmethod

@@ -4,7 +4,9 @@ Each service logs error and warning lines in proportion to its ``errors`` metric
 that a 1,000-service, 12-hour scenario stays at a few hundred thousand documents, plus a few
 info lines. Messages come from templates whose ids, numbers and hosts vary, so that grouping
 into patterns has work to do. After the incident starts, the services whose errors rose emit
-new messages, taken from the bundle's log samples for that service when there are any.
+new messages, taken from the bundle's log samples for that service when there are any; and every
+log sample of the bundle is logged as it is, at its own time, so that what an offline ``rca``
+reads in ``log_samples`` is in the logs a live investigation searches.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ INCIDENT_TEMPLATES = (
     "Deadline exceeded after {ms}ms waiting for {dep} (request {uuid})",
 )
 INFO_TEMPLATE = "GET /api/items/{n} 200 in {ms}ms"
-_DIGITS = re.compile(r"\d+")
+#: A number standing alone ("after 2076ms", "attempt 3"), not part of a name ("inventory-2").
+_DIGITS = re.compile(r"(?<![\w.-])\d+")
 
 
 def _seed(*parts: object) -> int:
@@ -64,7 +67,8 @@ def _fill(template: str, rng: np.random.Generator, dep: str) -> str:
 
 
 def _vary(message: str, rng: np.random.Generator) -> str:
-    """A log sample with its numbers redrawn: the same pattern, different lines."""
+    """A log sample with its numbers redrawn: the same pattern, different lines; the digits of a
+    service's name stay, or a line would blame a service that does not exist."""
     return _DIGITS.sub(lambda m: str(int(rng.integers(0, 10 ** len(m.group()) or 10))), message)
 
 
@@ -114,6 +118,9 @@ def synthesize_logs(
     for sample in bundle.log_samples:
         samples.setdefault(sample.service, []).append(sample.message)
     deps = {s.name: (s.depends_on or (s.name,)) for s in bundle.services}
+    for index, sample in enumerate(bundle.log_samples):
+        rng = np.random.default_rng(_seed(seed, "sample", index))
+        yield _document(sample.service, sample.timestamp, sample.level, sample.message, rng)
     for service, series in sorted(_errors_series(bundle).items()):
         rng = np.random.default_rng(_seed(seed, service))
         usual = [BACKGROUND_TEMPLATES[i] for i in rng.permutation(len(BACKGROUND_TEMPLATES))[:2]]

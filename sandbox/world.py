@@ -62,10 +62,15 @@ def write_catalog(bundle: Bundle, path: Path) -> Path:
 
 
 def signal_env(bundle: Bundle) -> dict[str, str]:
-    """DD_METRIC_* and DD_EXTRA_SIGNALS covering every metric the scenario has."""
+    """DD_METRIC_* and DD_EXTRA_SIGNALS covering every metric the scenario has.
+
+    Not the per-pod series (``system.cpu.user{pod:pod-2}``): their names carry a tag, which no
+    Datadog query names as a metric, and one such signal would fail the whole metrics scan.
+    """
     env = {f"DD_METRIC_{k.upper()}": f"avg:{m}" for k, m in DEFAULT_SIGNALS.items()}
     extra = sorted(
-        {(m.kind.value, m.name) for m in bundle.metrics} - set(DEFAULT_SIGNALS.items()),
+        {(m.kind.value, m.name) for m in bundle.metrics if "{" not in m.name}
+        - set(DEFAULT_SIGNALS.items()),
     )
     extra = [(k, n) for k, n in extra if n not in DEFAULT_SIGNALS.values()]
     env["DD_EXTRA_SIGNALS"] = ",".join(f"{k}.{n}=avg:{n}" for k, n in extra)
