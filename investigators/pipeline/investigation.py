@@ -33,6 +33,11 @@ class IncidentRequest(BaseModel):
     services: list[str] = Field(default_factory=list, description="names or aliases mentioned")
     title: str = ""
     channel: str | None = None
+    alert_monitor: int | None = Field(
+        default=None,
+        description="the monitor whose alert opened the incident, when its caller knows it "
+        "(a monitor's webhook); without it, the one monitor alerting on the named services",
+    )
 
 
 class Scope(BaseModel):
@@ -87,6 +92,24 @@ class Query(BaseModel):
     error: str | None = None
 
 
+class LogLine(BaseModel):
+    """A representative error log line of a catalog service, redacted, for the bundle."""
+
+    service: str
+    at: float = Field(description="Unix seconds")
+    level: str
+    message: str
+
+
+class AlertingMonitor(BaseModel):
+    """A monitor in Alert or Warn on one catalog service, and the one metric its query names."""
+
+    monitor_id: int
+    service: str
+    state: str
+    metric: str | None = Field(description="None when its query names no metric, or several")
+
+
 class SourceResult(BaseModel):
     """What one source job brought back (or why it did not)."""
 
@@ -98,6 +121,8 @@ class SourceResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     queries: list[Query] = Field(default_factory=list)
     telemetry: dict[str, Any] = Field(default_factory=dict)
+    log_lines: list[LogLine] = Field(default_factory=list)
+    monitors: list[AlertingMonitor] = Field(default_factory=list)
     started_at: float
     ended_at: float
     attempt: int = 1

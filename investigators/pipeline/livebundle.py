@@ -8,6 +8,14 @@ Series are cleaned here, at the boundary: what a vendor returned (points out of 
 timestamp twice, a ``"NaN"`` or garbled time, values that are not numbers) becomes a sorted
 series with one point per time, or, when nothing of it can be read, is left out and named in
 :attr:`LiveBundle.skipped` so that the summary says so. One bad series never stops the rest.
+
+The bundle also carries what an exported one does, so that a live investigation and an offline
+``rca`` of the same incident rank alike: the logs' representative error lines
+(``log_samples``, already redacted by the scan) and, when it can be told for certain, the series
+whose alert fired (``incident.alert``). Certain means one monitor: the one the request names
+(``IncidentRequest.alert_monitor``), else the only series alerting on the services people named;
+and its query names one metric that the bundle holds for that service. Anything less leaves the
+alert out: the engine works without it, and a wrong one would lead its search astray.
 """
 
 from __future__ import annotations
@@ -18,9 +26,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from investigators.anomaly import Unscorable, clean
-from investigators.bundle import Bundle, Change, ChangeKind, Incident, MetricKind, Series
+from investigators.bundle import (
+    AlertRef,
+    Bundle,
+    Change,
+    ChangeKind,
+    Incident,
+    LogSample,
+    MetricKind,
+    Series,
+)
 from investigators.catalog import Catalog
-from investigators.pipeline.investigation import Plan, SourceResult
+from investigators.pipeline.investigation import AlertingMonitor, LogLine, Plan, SourceResult
 
 #: Two changes of one service and kind this close together are one change seen twice (s).
 SAME_CHANGE = 120.0
@@ -47,10 +64,14 @@ def read_bundle(plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceRes
     metrics: list[Series] = []
     skipped: list[str] = []
     raw_changes: list[dict[str, object]] = []
+    lines: list[LogLine] = []
+    monitors: list[AlertingMonitor] = []
     for source in sorted(results):
         result = results[source]
         if result.status != "ok":
             continue
+        lines.extend(line for line in result.log_lines if line.service in known)
+        monitors.extend(result.monitors)
         data = result.telemetry
         for s in data.get("series", []):
             if s.get("service") not in known:
@@ -72,13 +93,53 @@ def read_bundle(plan: Plan, *, catalog: Catalog, results: Mapping[str, SourceRes
             started_at=float(round(request.started_at)),
             title=request.title,
             symptom_services=named,
+            alert=alert_of(plan, monitors, metrics),
         ),
         services=catalog.to_services(),
         metrics=metrics,
-        log_samples=[],
+        log_samples=_samples(lines),
         changes=_dedupe(raw_changes),
     )
     return LiveBundle(bundle, skipped)
+
+
+def alert_of(
+    plan: Plan, monitors: Sequence[AlertingMonitor], metrics: Sequence[Series]
+) -> AlertRef | None:
+    """The series whose alert fired, when one monitor says so for certain; else None.
+
+    The monitor is the one the request names, else every monitor in Alert on the named
+    services, which must then all watch the same series (two alerts on one service: which one
+    people are looking at is not known). The series must be one of the bundle's.
+    """
+    wanted = plan.request.alert_monitor
+    if wanted is not None:
+        fired = [m for m in monitors if m.monitor_id == wanted]
+    else:
+        named = set(plan.scope.named)
+        fired = [m for m in monitors if m.state == "Alert" and m.service in named]
+    watched = {(m.service, m.metric) for m in fired}
+    if len(watched) != 1:
+        return None
+    service, metric = watched.pop()
+    if metric is None or not any(s.service == service and s.name == metric for s in metrics):
+        return None
+    return AlertRef(service, metric)
+
+
+def _samples(lines: Sequence[LogLine]) -> list[LogSample]:
+    """The bundle's log samples, in one order whatever order the sources answered in, at whole
+    seconds as a bundle file holds them (so that an export replays to the same ranking)."""
+    samples = {
+        (line.service, float(round(line.at)), line.message): LogSample(
+            service=line.service,
+            timestamp=float(round(line.at)),
+            level=line.level,
+            message=line.message,
+        )
+        for line in lines
+    }
+    return [samples[key] for key in sorted(samples)]
 
 
 def _numbers(raw: object) -> np.ndarray:

@@ -4,33 +4,44 @@ The broad scan asks each source one cheap aggregate question about every service
 catalog; the deep dive asks detailed questions about the top candidates only. A source that
 fails returns its error as a value (``status="failed"``), marked transient when a retry could
 help, so that the summary still posts without it.
+
+Besides series and changes, the scan brings what an exported bundle holds of an incident: a few
+representative error lines per service (from the log counts' own search, redacted here, before
+they are stored or exported) and the alerting monitors with the metric each one watches, from
+which the bundle's ``incident.alert`` is told when it can be told for certain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from connectors.base import Connector, LanguageModel, Registry
 from connectors.datadog import DatadogMetrics
-from connectors.elastic import ElasticsearchLogs
+from connectors.elastic import ElasticsearchLogs, ErrorLine
 from connectors.errors import ConnectorError, RateLimited, SourceUnavailable
 from connectors.github import GitHubChanges
+from connectors.patterns import mask
 from connectors.registry import build_registry, close_registry
 from investigators.bundle import ChangeKind, MetricKind
 from investigators.catalog import Catalog
 from investigators.pipeline.config import PipelineConfig
 from investigators.pipeline.investigation import (
     CONNECTOR_OF,
+    AlertingMonitor,
     Finding,
+    LogLine,
     Plan,
     Query,
     SourceResult,
     finding_id,
 )
+from investigators.redact import redact
 
 T = TypeVar("T")
 #: How long before the detection time a deploy is still looked at closely (seconds).
@@ -38,6 +49,15 @@ CHANGE_LOOKBACK = 60 * 60.0
 #: The rca search window opens this long before detection; log patterns compare to before it.
 WINDOW_LEAD = 20 * 60.0
 _MONITOR_STATES = {"Alert": 2.0, "Warn": 1.0}
+#: Distinct error patterns kept per service for the bundle, each as its newest line.
+LINES_PER_SERVICE = 5
+#: Characters of a kept log line (cut after redacting).
+LINE_CHARS = 500
+#: A metric in a Datadog monitor query: ``avg:trace.http.request.errors{service:web}`` after the
+#: evaluation window's ``avg(last_5m):``, or inside a function such as ``anomalies(...)``.
+_QUERY_METRIC = re.compile(
+    r"(?:^|[:(,\s])(?:avg|sum|min|max|count|p\d{1,3}(?:\.\d+)?):(?P<metric>[A-Za-z][\w.\-]*)\s*\{"
+)
 
 
 def _when(seconds: float) -> datetime:
@@ -123,14 +143,13 @@ async def run_source(
     registry = _registry_for(source, config)
     connector: Connector = registry[CONNECTOR_OF[source]]
     budget = max(0.5, plan.deadline_at - started)
-    findings: list[Finding] = []
-    telemetry: dict[str, Any] = {}
+    found = _Found()
     status: Literal["ok", "failed"] = "ok"
     error: str | None = None
     transient = False
     try:
         work = _PHASES[phase][source]
-        findings, telemetry = await asyncio.wait_for(
+        found = await asyncio.wait_for(
             work(
                 connector, plan=plan, catalog=catalog, candidates=list(candidates or []), q=record
             ),
@@ -151,9 +170,11 @@ async def run_source(
         status=status,
         error=error,
         transient=transient,
-        findings=findings,
+        findings=found.findings,
         queries=record.queries,
-        telemetry=telemetry,
+        telemetry=found.telemetry,
+        log_lines=found.log_lines,
+        monitors=found.monitors,
         started_at=started,
         ended_at=time.time(),
         attempt=attempt,
@@ -170,7 +191,18 @@ def _as_written(values: list[float | None]) -> list[float | None]:
 
 # --- broad scan ----------------------------------------------------------------------------------
 
-Out = tuple[list[Finding], dict[str, Any]]
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What one source's work brought back, before it becomes a :class:`SourceResult`."""
+
+    findings: list[Finding] = field(default_factory=list)
+    telemetry: dict[str, Any] = field(default_factory=dict)
+    log_lines: list[LogLine] = field(default_factory=list)
+    monitors: list[AlertingMonitor] = field(default_factory=list)
+
+
+Out = _Found
 #: Bucket of the log error counts, seconds: the resolution most metric series have too.
 LOG_INTERVAL = 60.0
 
@@ -185,12 +217,19 @@ async def _scan_logs(
     names = sorted(
         {n for s in plan.scope.neighbourhood for n in (s, catalog.services[s].datadog_service)}
     )
-    counts = await q(
-        f"elasticsearch error counts, {len(plan.scope.neighbourhood)} services",
-        logs.error_counts(names, start, end, LOG_INTERVAL),
+    # Lines from where the engine's search opens: what was logged as the incident began.
+    scan = await q(
+        f"elasticsearch error counts and lines, {len(plan.scope.neighbourhood)} services",
+        logs.error_scan(
+            names,
+            start,
+            end,
+            LOG_INTERVAL,
+            lines_since=_when(plan.request.started_at - WINDOW_LEAD),
+        ),
     )
     series = []
-    for name, found in sorted(counts.items()):
+    for name, found in sorted(scan.counts.items()):
         service = catalog.resolve(name)
         if service is not None:
             series.append(
@@ -201,7 +240,40 @@ async def _scan_logs(
                     "url": found.url,
                 }
             )
-    return [], {"series": series}
+    return _Found(telemetry={"series": series}, log_lines=representative_lines(scan.lines, catalog))
+
+
+def representative_lines(found: Mapping[str, list[ErrorLine]], catalog: Catalog) -> list[LogLine]:
+    """A few lines per catalog service: its most frequent patterns among the lines found, each
+    as its newest line, redacted.
+
+    Distinct patterns rather than the newest lines alone, so that one chatty message does not
+    hide the line that names the dependency a caller waits on. Redacted here, before the lines
+    are stored or go into a bundle that may be exported and shared: the redaction before the
+    model and Slack does not cover a bundle file.
+    """
+    by_service: dict[str, list[ErrorLine]] = {}
+    for tag, lines in found.items():
+        service = catalog.resolve(tag)
+        if service is not None:
+            by_service.setdefault(service.name, []).extend(lines)
+    kept: list[LogLine] = []
+    for name, lines in sorted(by_service.items()):
+        patterns: dict[str, list[ErrorLine]] = {}
+        for line in sorted(lines, key=lambda line: -line.at):
+            patterns.setdefault(mask(line.message), []).append(line)
+        ranked = sorted(patterns.values(), key=lambda same: (-len(same), -same[0].at))
+        for same in ranked[:LINES_PER_SERVICE]:
+            newest = same[0]
+            kept.append(
+                LogLine(
+                    service=name,
+                    at=newest.at,
+                    level=newest.level,
+                    message=redact(newest.message, limit=LINE_CHARS),
+                )
+            )
+    return kept
 
 
 async def _scan_metrics(
@@ -251,7 +323,7 @@ async def _scan_metrics(
                         "url": event.url,
                     }
                 )
-    return [], {"series": series, "changes": changes}
+    return _Found(telemetry={"series": series, "changes": changes})
 
 
 async def _scan_changes(
@@ -277,7 +349,7 @@ async def _scan_changes(
         for d in found.deployments
         if d.repo in repos and d.created_at.timestamp() <= plan.window_end
     ]
-    return [], {"changes": changes}
+    return _Found(telemetry={"changes": changes})
 
 
 async def _scan_monitors(
@@ -286,6 +358,7 @@ async def _scan_monitors(
     assert isinstance(metrics, DatadogMetrics)
     monitors = await q("datadog monitors in Alert or Warn", metrics.alerting_monitors())
     findings = []
+    alerting = []
     for m in monitors:
         for tag in m.services:
             service = catalog.resolve(tag)
@@ -303,8 +376,25 @@ async def _scan_monitors(
                     details={"query": m.query, "state": m.state, "monitor_id": m.id},
                 )
             )
+            alerting.append(
+                AlertingMonitor(
+                    monitor_id=m.id,
+                    service=service.name,
+                    state=m.state,
+                    metric=query_metric(m.query),
+                )
+            )
     findings.sort(key=lambda f: (f.service, f.id))
-    return findings, {}
+    alerting.sort(key=lambda a: (a.service, a.monitor_id))
+    return _Found(findings=findings, monitors=alerting)
+
+
+def query_metric(query: str) -> str | None:
+    """The one metric a Datadog monitor query watches; None when it names none (a log, APM or
+    composite monitor) or several (a ratio of two metrics): which series fired is then not
+    known."""
+    found = {m["metric"] for m in _QUERY_METRIC.finditer(query)}
+    return found.pop() if len(found) == 1 else None
 
 
 # --- deep dive -----------------------------------------------------------------------------------
@@ -346,7 +436,7 @@ async def _dive_logs(
                     details={"samples": p.samples[:3], "estimated": p.estimated},
                 )
             )
-    return findings, {}
+    return _Found(findings=findings)
 
 
 async def _dive_changes(
@@ -359,7 +449,7 @@ async def _dive_changes(
         if repo:
             repos[repo] = name
     if not repos:
-        return [], {}
+        return _Found()
     since = _when(plan.request.started_at - CHANGE_LOOKBACK)
     found = await q(
         f"github commits and pull requests of {', '.join(sorted(repos))}",
@@ -406,7 +496,7 @@ async def _dive_changes(
                 )
             )
     findings.sort(key=lambda f: (f.service, -(f.at or 0.0), f.id))
-    return findings, {}
+    return _Found(findings=findings)
 
 
 _PHASES: dict[str, dict[str, Any]] = {

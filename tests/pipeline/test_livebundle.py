@@ -6,8 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from investigators.bundle import AlertRef
 from investigators.catalog import load_catalog
-from investigators.pipeline.investigation import IncidentRequest, Plan, Scope, SourceResult
+from investigators.pipeline.investigation import (
+    AlertingMonitor,
+    IncidentRequest,
+    LogLine,
+    Plan,
+    Scope,
+    SourceResult,
+)
 from investigators.pipeline.livebundle import read_bundle
 from investigators.rca import rank
 
@@ -80,3 +88,100 @@ def test_repeated_nan_and_garbled_points_are_cleaned_and_an_unreadable_series_is
     assert any("mem" in s and "differ in length" in s for s in read.skipped)
     ranking = rank(read.bundle)  # and the engine ranks what is left
     assert ranking.ranking[0].service == "payments-db"
+
+
+def _catalog(tmp_path: Path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "services.yaml"
+    path.write_text(CATALOG, encoding="utf-8")
+    return load_catalog(path)
+
+
+def _scan(
+    *monitors: AlertingMonitor, lines: list[LogLine] | None = None
+) -> dict[str, SourceResult]:
+    grid = [START - 1800 + 60 * i for i in range(40)]
+    metrics = SourceResult(
+        source="metrics",
+        phase="scan",
+        status="ok",
+        telemetry={
+            "series": [
+                _series("checkout", "errors.rate", "errors", grid, [0.1] * 30 + [9.0] * 10),
+                _series("checkout", "latency.p95", "latency", grid, [100.0] * 40),
+            ]
+        },
+        started_at=START,
+        ended_at=START + 1,
+    )
+    found = {"metrics": metrics}
+    found["monitors"] = SourceResult(
+        source="monitors",
+        phase="scan",
+        status="ok",
+        monitors=list(monitors),
+        started_at=START,
+        ended_at=START + 1,
+    )
+    if lines is not None:
+        found["logs"] = SourceResult(
+            source="logs",
+            phase="scan",
+            status="ok",
+            log_lines=lines,
+            started_at=START,
+            ended_at=START + 1,
+        )
+    return found
+
+
+def _monitor(ident: int, metric: str | None, *, state: str = "Alert", service: str = "checkout"):  # type: ignore[no-untyped-def]
+    return AlertingMonitor(monitor_id=ident, service=service, state=state, metric=metric)
+
+
+def test_the_one_alert_on_a_named_service_is_the_bundles_alert_when_it_names_a_series(
+    tmp_path: Path,
+) -> None:
+    catalog = _catalog(tmp_path)
+    fired = _monitor(1, "errors.rate")
+    warn = _monitor(2, "latency.p95", state="Warn")  # a warning pages nobody
+    elsewhere = _monitor(3, "errors.rate", service="payments-db")  # not a named service
+    bundle = read_bundle(_plan(), catalog=catalog, results=_scan(fired, warn, elsewhere)).bundle
+    assert bundle.incident.alert == AlertRef("checkout", "errors.rate")
+
+
+def test_no_alert_unless_one_monitor_names_one_of_the_bundles_series(tmp_path: Path) -> None:
+    catalog = _catalog(tmp_path)
+
+    def alert(*monitors: AlertingMonitor, plan: Plan | None = None) -> AlertRef | None:
+        results = _scan(*monitors)
+        return read_bundle(plan or _plan(), catalog=catalog, results=results).bundle.incident.alert
+
+    assert alert() is None
+    assert alert(_monitor(1, "http.5xx")) is None  # a series the bundle does not hold
+    assert alert(_monitor(1, None)) is None  # a log monitor, or a ratio of two metrics
+    # Two alerts on the named service: which one people are looking at is not known...
+    both = (_monitor(1, "errors.rate"), _monitor(2, "latency.p95"))
+    assert alert(*both) is None
+    # ... unless the request says which monitor opened the incident.
+    plan = _plan()
+    plan.request.alert_monitor = 2
+    assert alert(*both, plan=plan) == AlertRef("checkout", "latency.p95")
+    plan.request.alert_monitor = 9  # no longer alerting: not in the scan
+    assert alert(*both, plan=plan) is None
+
+
+def test_log_lines_of_catalog_services_become_the_bundles_samples(tmp_path: Path) -> None:
+    catalog = _catalog(tmp_path)
+    lines = [
+        LogLine(service=s, at=at, level="error", message=m)
+        for s, at, m in (
+            ("checkout", START + 30.4, "timeout calling payments-db"),
+            ("checkout", START - 60, "upstream returned 503"),
+            ("ghost", START, "not in the catalog"),
+        )
+    ]
+    bundle = read_bundle(_plan(), catalog=catalog, results=_scan(lines=lines)).bundle
+    assert [(s.service, s.timestamp, s.message) for s in bundle.log_samples] == [
+        ("checkout", START - 60, "upstream returned 503"),
+        ("checkout", START + 30, "timeout calling payments-db"),  # whole seconds, as exported
+    ]
