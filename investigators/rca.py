@@ -43,10 +43,12 @@ How it decides, in order:
    shortly before its onset, its own resources (cpu, memory, connections), and log lines of its
    callers naming it. A change only weighs on a service in trouble or whose callers are.
 6. **The unseen.** A dependency with no telemetry, or whose own series look fine, takes its
-   callers' place when they fail or slow down on it and either several do so at once, their
-   logs name it, or it changed just before (a wrong return value hardly shows on the service
-   that returns it). A provider with no telemetry at all is otherwise listed behind the suspect
-   it may hide.
+   callers' place when they fail or slow down on it (clearly: a caller admitted under the lower
+   bar is no witness) and either their logs name it, or it changed just before (a wrong return
+   value hardly shows on the service that returns it), or several do so at once and it has no
+   latency or errors series of its own to show otherwise (one that measures its own calls and
+   finds them normal is not what fails them). A provider with no telemetry at all is otherwise
+   listed behind the suspect it may hide.
 7. **Confidence and who to tag.** ``high`` needs the alert's series to show the trouble clearly
    (three times the bar), the top suspect to be on its trail and explain what is seen, and no
    suspect of another team within half its score; only then is ``notify`` set. Tagging the wrong
@@ -604,11 +606,13 @@ def _silent_suspects(
     A provider with no series (an external API, a managed service nobody exports) shows only
     through its callers; so does a fault on the way to a service (network delay, packet loss),
     which its own server-side series barely see. Such a dependency takes its callers' place as
-    the suspect when what they show is calls failing or slowing (not their own resources, not a
-    change of their own), and either their log lines name it, or more than one of its callers is
-    in trouble at about the same time (one fault below them explains them all), or it was
-    changed shortly before they began to fail (a wrong return value hardly shows on the service
-    that returns it). Its callers then count as its symptoms.
+    the suspect when what they show is calls failing or slowing (clearly, not their own
+    resources, not a change of their own), and either their log lines name it, or it was changed
+    shortly before they began to fail (a wrong return value hardly shows on the service that
+    returns it), or more than one of its callers is in trouble at about the same time (one fault
+    below them explains them all) and it cannot show trouble itself: a dependency whose own
+    latency and errors are measured and normal is not what fails them. Its callers then count
+    as its symptoms.
     """
     found: list[Candidate] = []
     for dep in sorted(graph):
@@ -639,7 +643,11 @@ def _silent_suspects(
         onset = min((c.onset for c in clean), default=0.0)
         change = suspect_change(ev.changes, onset) if clean else None
         said = bool(voices & {c.evidence.name for c in clean})
-        if not clean or not (said or len(clean) >= 2 or change is not None):
+        # Several callers in trouble together point below them only at a dependency that
+        # cannot show trouble itself: one whose own latency or errors look normal is not failing
+        # its callers (they are failing of their own, or through something else).
+        together = len(clean) >= 2 and not ev.has_interface
+        if not clean or not (said or together or change is not None):
             continue
         best = max(clean, key=lambda c: c.raw)
         silent = Candidate(ev, onset=onset, change=change)

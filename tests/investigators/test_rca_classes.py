@@ -221,3 +221,51 @@ def test_the_analysis_keeps_the_evidence_the_ranking_rests_on() -> None:
     assert analysis.lead.onset is not None
     api = analysis.evidence["api"]
     assert any(a.anomalous and a.series.name == "client.api.errors" for a in api.anomalies)
+
+
+def shared_dependency(*, db_shows_itself: bool, second_caller_jump: float) -> Bundle:
+    """``orders`` fails; ``billing`` moves a little or a lot; both call ``db``, whose own
+    errors are either measured (and flat) or not measured at all (only its cpu)."""
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("orders", "billing"))
+    b.service("orders", "commerce", ("db",))
+    b.service("billing", "finance", ("db",))
+    b.service("db", "dba", (), "database")
+    if db_shows_itself:
+        b.metric("db", "trace.http.request.errors", ERRORS, level=5.0, noise=0.2, unit="1/s")
+    b.metric("db", "postgresql.cpu", SATURATION, level=30, noise=2, unit="percent")
+    errors(b, "orders", step_at=ONSET)
+    b.metric(
+        "billing",
+        "trace.http.request.errors",
+        ERRORS,
+        level=20.0,
+        noise=1.0,
+        step_at=ONSET + 30,
+        jump=second_caller_jump,
+        unit="1/s",
+    )
+    errors(b, "web", step_at=ONSET + 60)
+    return b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
+
+
+def test_callers_failing_together_do_not_blame_a_dependency_whose_own_errors_look_normal() -> None:
+    # db measures its own errors and they are flat: whatever fails orders and billing, it is
+    # not db failing them (class 5 stays for dependencies that cannot show it themselves).
+    result = rank(shared_dependency(db_shows_itself=True, second_caller_jump=40.0))
+    assert names(result)[0] in ("orders", "billing")
+    assert result.notify is None or result.notify.service != "db"
+
+
+def test_a_dependency_that_cannot_show_errors_is_suspected_when_its_callers_fail_together() -> None:
+    result = rank(shared_dependency(db_shows_itself=False, second_caller_jump=40.0))
+    assert names(result)[0] == "db"
+    assert {"orders", "billing"} <= set(result.ranking[0].explains)
+
+
+def test_a_caller_that_barely_moved_is_no_second_witness_against_its_dependency() -> None:
+    # billing's errors rise only under the anomaly bar (admitted as a faint dependency of web):
+    # one caller in trouble does not put the blame below it.
+    analysis = analyse(shared_dependency(db_shows_itself=False, second_caller_jump=2.0))
+    assert analysis.evidence["billing"].weak
+    assert names(analysis.result)[0] == "orders"
