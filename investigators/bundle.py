@@ -18,6 +18,7 @@ Repeated timestamps in a series are kept as given; scoring merges them
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import re
@@ -432,7 +433,7 @@ def _intern_times(times: np.ndarray) -> np.ndarray:
     """Share one array between series sampled on the same grid (most of them, in practice)."""
     if times.size == 0:
         return times
-    key = (times.size, float(times[0]), float(times[-1]), times.tobytes()[:64])
+    key = (times.size, float(times[0]), float(times[-1]), times[:8].tobytes())
     known = _TIME_INTERN.get(key)
     if known is not None and np.array_equal(known, times):
         return known
@@ -459,6 +460,270 @@ def parse_points(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
         times, values = times[order], values[order]
     values[~np.isfinite(values)] = np.nan
     return _intern_times(times), values
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain numeric series, many at a time: bytes -> float64 without a Python float per number
+#
+# Most series are ``[[1795141200,17.447],[1795141260,null],...]``: integer times, short decimal
+# values, nulls. For those, a batch of series is joined and parsed with numpy, a few dozen array
+# operations per batch instead of a Python object per number. The outer decode already checked
+# that each ``points`` is valid JSON, so once strings, objects, exponents (and with them true and
+# false) are ruled out, every scalar is ``null`` or ``-?digits(.digits)?``. Each number is read
+# from the 16 bytes that end it (two unaligned 64-bit words): digits are combined eight at a
+# time (SWAR), the decimal point is found in the same words, and the value is the exact integer
+# of its digits divided by an exact power of ten, which IEEE division rounds correctly: the same
+# float any correct decimal parser gives. Numbers of more than 16 characters or 2**53 and over
+# go to the per-series path, like anything else unusual; so does every series of a batch with a
+# problem (a bad shape, a timestamp out of range), and that path names it.
+
+_BATCH_BYTES = 1 << 19
+_NOT_PLAIN = (b'"', b"{", b"e", b"E")
+_BLANKS = (b" ", b"\t", b"\r", b"\n")
+_ONES = np.uint64(0x0101_0101_0101_0101)
+_HIGH = np.uint64(0x8080_8080_8080_8080)
+_LOW7 = np.uint64(0x7F7F_7F7F_7F7F_7F7F)
+_DOTS = np.uint64(0x2E2E_2E2E_2E2E_2E2E)
+#: Multipliers that turn the one marked byte of a word into (chars after the point) + 1,
+#: for the first and the second word of a 16-byte window.
+_AFTER = np.array([0x100F_0E0D_0C0B_0A09, 0x0807_0605_0403_0201], dtype=np.uint64)
+#: By (chars after the point) + 1, 0 for no point: what the fraction is the remainder of (with no
+#: point, of nothing smaller than the number) and what the number is divided by.
+_FRACTION_MODULUS = np.array([2**64 - 1] + [10**i for i in range(16)], dtype=np.uint64)
+_PLACES = np.concatenate(([1.0], 10.0 ** np.arange(16)))
+#: By length, the bytes of a 16-byte window (two words) that hold the number.
+_KEEP = np.array(
+    [[2**64 - (1 << 8 * min(16 - n, 8)), 2**64 - (1 << 8 * max(8 - n, 0))] for n in range(17)],
+    dtype=np.uint64,
+)
+_EXACT = np.uint64(2**53)
+_NULL = np.uint64(int.from_bytes(b"\0\0\0\0null", "little"))
+_U = np.uint64
+
+
+def _eight_digits(word: np.ndarray) -> np.ndarray:
+    """The number written by the 8 bytes of each word (non-digits count as 0)."""
+    digits = word >> _U(4)
+    digits &= _ONES
+    digits *= _U(15)
+    digits &= word  # '0'..'9' -> 0..9; '-', '.' and bytes masked off -> 0
+    for width, keep in ((8, 0x00FF_00FF_00FF_00FF), (16, 0x0000_FFFF_0000_FFFF), (32, 0xFFFF_FFFF)):
+        lower = digits >> _U(width)
+        digits *= _U(10 ** (width // 8))
+        digits += lower
+        digits &= _U(keep)
+    return digits
+
+
+def _after_point(word: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Chars after the decimal point + 1 where a word holds the point, else 0."""
+    x = word ^ _DOTS  # a zero byte where '.'; bytes masked off become '.' ^ 0, never zero
+    zero = x & _LOW7
+    zero += _LOW7
+    zero |= x
+    zero = ~zero
+    zero &= _HIGH
+    zero >>= _U(7)
+    zero *= after
+    zero >>= _U(56)
+    return zero
+
+
+def _parse_numbers(
+    windows: tuple[np.ndarray, np.ndarray],
+    ends: np.ndarray,
+    lengths: np.ndarray,
+    *,
+    negative: np.ndarray | None = None,
+    rows: int = 1,
+) -> np.ndarray | None:
+    """The JSON numbers (NaN for null) ending at ``ends``; None past the fast path.
+
+    ``windows`` views the text as 8-byte and 16-byte items starting at every byte (gathering
+    those is much faster than gathering unaligned 64-bit words). ``negative`` marks the numbers
+    that start with '-'. With ``rows`` (series of one length), rows spelled exactly like the
+    first are read once.
+    """
+    longest = int(lengths.max())
+    if longest > 16:
+        return None
+    # Keep only the number's own bytes of each window: by length, a mask for each word.
+    by_length: Any = lengths[0] if int(lengths.min()) == longest else lengths
+    if longest > 8:
+        words = windows[1][ends - 16].view("<u8").reshape(-1, 2)
+        words &= _KEEP[by_length]
+        if rows > 1:
+            grid = words.reshape(rows, -1)
+            if bool((grid == grid[0]).all()):  # the same text: the same numbers
+                row = slice(0, len(ends) // rows)
+                first = _parse_numbers(
+                    windows,
+                    ends[row],
+                    lengths[row],
+                    negative=None if negative is None else negative[row],
+                )
+                return None if first is None else np.tile(first, rows)
+        digits = _eight_digits(words)
+        number = digits[:, 0] * _U(100_000_000)
+        number += digits[:, 1]
+        after = _after_point(words, _AFTER)
+        after = after[:, 0] + after[:, 1]
+        hi = words[:, 1]
+    else:
+        hi = windows[0][ends - 8].view("<u8")
+        hi &= _KEEP[by_length, 1]
+        number = _eight_digits(hi)
+        after = _after_point(hi, _AFTER[1])
+    if bool(after.any()):
+        # The point was read as a 0 digit: take it out from between the whole and the fraction
+        # (with no point, the remainder is the whole number and nothing changes).
+        whole = number - number % _FRACTION_MODULUS[after]  # with the point's 0 digit
+        whole //= _U(10)
+        whole *= _U(9)
+        number -= whole  # whole // 10 + fraction
+    if bool((number > _EXACT).any()):
+        return None
+    values = number.astype(np.float64)
+    if bool(after.any()):
+        values /= _PLACES[after]
+    if negative is not None:
+        # Like msgspec (and JSON's integers): -0 is 0, but -0.0 is -0.0.
+        np.negative(values, out=values, where=negative & ((number > 0) | (after > 0)))
+    values[hi == _NULL] = np.nan  # only a null leaves exactly these four bytes in the window
+    return values
+
+
+def _plain_batch(joined: bytes, sizes_of: list[int]) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Series of compact, plain ``[[t,v],...]`` points joined by commas, parsed; None if any
+    is not so, holds a number past the fast path, or a timestamp out of range."""
+    buf = b" " * 16 + joined  # room before the first number's 16-byte window
+    u = np.frombuffer(buf, np.uint8)
+    series = len(sizes_of)
+    sizes = np.array(sizes_of, dtype=np.intp)
+    starts = 16 + np.concatenate(([0], np.cumsum(sizes[:-1] + 1)))
+    ends = starts + sizes
+    commas = np.flatnonzero(u == ord(","))
+    # Commas per series, between the commas that join them: an odd number, 2 per pair - 1.
+    joins = np.searchsorted(commas, ends[:-1])
+    inner = np.diff(np.concatenate(([-1], joins, [commas.size]))) - 1
+    if not bool((inner % 2 == 1).all()):
+        return None
+    pairs = (inner + 1) // 2
+    total = int(pairs.sum())
+    # The shape from brackets and commas alone (the reasoning is in the loader's tests): each
+    # series opens with '[[' and closes with ']]', every other comma is ']' ',' '[' (between
+    # pairs or series), and there are no other brackets. Each is valid JSON, so what is left
+    # between the brackets and commas is one scalar each.
+    within, between = commas[0::2], commas[1::2]
+    if not (
+        bool((u[starts] == ord("[")).all())
+        and bool((u[starts + 1] == ord("[")).all())
+        and bool((u[ends - 1] == ord("]")).all())
+        and bool((u[ends - 2] == ord("]")).all())
+        and bool((u[between - 1] == ord("]")).all())
+        and bool((u[between + 1] == ord("[")).all())
+        and np.count_nonzero(u == ord("[")) == total + series
+        and np.count_nonzero(u == ord("]")) == total + series
+    ):
+        return None
+    # Between pairs, one bracket either side of the comma; between series, two.
+    apart = np.ones(between.size, dtype=np.intp)
+    apart[(joins - 1) // 2] = 2
+    time_starts = np.concatenate(([starts[0] + 2], between + 1 + apart))
+    value_ends = np.concatenate((between - apart, [ends[-1] - 2]))
+    windows = (
+        np.ndarray((len(buf) - 7,), dtype="V8", buffer=buf, strides=(1,)),
+        np.ndarray((len(buf) - 15,), dtype="V16", buffer=buf, strides=(1,)),
+    )
+    # Series are most often sampled on one grid: read its times once.
+    same_length = bool((pairs == pairs[0]).all())
+    signed = b"-" in joined
+    times = _parse_numbers(
+        windows,
+        within,
+        within - time_starts,
+        negative=u[time_starts] == ord("-") if signed else None,
+        rows=series if same_length else 1,
+    )
+    values = _parse_numbers(
+        windows,
+        value_ends,
+        value_ends - within - 1,
+        negative=u[within + 1] == ord("-") if signed else None,
+    )
+    if times is None or values is None:
+        return None
+    if not (bool(np.isfinite(times).all()) and times.min() >= EARLIEST and times.max() <= LATEST):
+        return None
+    return _split_series(times, values, pairs)
+
+
+def _split_series(
+    times: np.ndarray, values: np.ndarray, pairs: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A batch's times and values cut into its series, each sorted and its times interned."""
+    bounds = np.concatenate(([0], np.cumsum(pairs)))
+    backwards = np.diff(times) < 0
+    backwards[bounds[1:-1] - 1] = False  # a series may start before the last one ends
+    drops = np.flatnonzero(backwards) + 1
+    unsorted = set((np.searchsorted(bounds, drops, side="right") - 1).tolist())
+    # Series of one length are most often on one grid: compare them all to the first at once.
+    same = [False] * pairs.size
+    if bool((pairs == pairs[0]).all()):
+        grid = times.reshape(pairs.size, int(pairs[0]))
+        same = (grid == grid[0]).all(axis=1).tolist()
+    shared = None
+    out = []
+    for i, (start, stop) in enumerate(itertools.pairwise(bounds.tolist())):
+        t, v = times[start:stop], values[start:stop]
+        if i in unsorted:
+            order = np.argsort(t, kind="stable")
+            t, v = _intern_times(t[order]), v[order]
+        elif same[i]:
+            shared = _intern_times(t) if shared is None else shared
+            t = shared
+        else:
+            t = _intern_times(t)
+        out.append((t, v))
+    return out
+
+
+def _plain_series(raws: list[msgspec.Raw]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """The points of every series the batch path reads, None for the rest; never raises."""
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(raws)
+    batch: list[int] = []
+    size = 0
+    for i, raw in enumerate(raws):
+        if len(raw) >= len(b"[[0,0]]"):
+            batch.append(i)
+            size += len(raw)
+        if batch and (size >= _BATCH_BYTES or i == len(raws) - 1):
+            _plain_fill(raws, batch, out)
+            batch, size = [], 0
+    return out
+
+
+def _plain_fill(
+    raws: list[msgspec.Raw], batch: list[int], out: list[tuple[np.ndarray, np.ndarray] | None]
+) -> None:
+    parts: list[bytes | msgspec.Raw] = [raws[i] for i in batch]
+    joined = b",".join(parts)
+    if any(c in joined for c in _NOT_PLAIN + _BLANKS):  # sort the plain ones out, one by one
+        kept = []
+        for i in batch:
+            raw = bytes(raws[i])
+            if any(c in raw for c in _BLANKS):
+                raw = raw.translate(None, _WHITESPACE)  # JSON numbers hold no blanks
+            if len(raw) >= len(b"[[0,0]]") and not any(c in raw for c in _NOT_PLAIN):
+                kept.append((i, raw))
+        batch, parts = [i for i, _ in kept], [raw for _, raw in kept]
+        if not batch:
+            return
+        joined = b",".join(parts)
+    parsed = _plain_batch(joined, [len(part) for part in parts])
+    if parsed is not None:
+        for i, points in zip(batch, parsed, strict=True):
+            out[i] = points
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,9 +790,13 @@ def parse_bundle(document: bytes | str) -> Bundle:
     )
 
     metrics: list[Series] = []
+    plain = _plain_series([m.points for m in wire.metrics])
     for i, m in enumerate(wire.metrics):
         path = f"metrics[{i}]"
-        times, values = parse_points(bytes(m.points), f"{path}.points")
+        parsed, plain[i] = plain[i], None
+        if parsed is None:
+            parsed = parse_points(bytes(m.points), f"{path}.points")
+        times, values = parsed
         metrics.append(
             Series(
                 service=known(m.service, f"{path}.service"),
