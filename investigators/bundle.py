@@ -496,6 +496,7 @@ _KEEP = np.array(
     [[2**64 - (1 << 8 * min(16 - n, 8)), 2**64 - (1 << 8 * max(8 - n, 0))] for n in range(17)],
     dtype=np.uint64,
 )
+_KEEP_SHORT = _KEEP[:, 1].copy()  # for numbers of 8 bytes or fewer
 _EXACT = np.uint64(2**53)
 _NULL = np.uint64(int.from_bytes(b"\0\0\0\0null", "little"))
 _U = np.uint64
@@ -541,8 +542,8 @@ def _parse_numbers(
 
     ``windows`` views the text as 8-byte and 16-byte items starting at every byte (gathering
     those is much faster than gathering unaligned 64-bit words). ``negative`` marks the numbers
-    that start with '-'. With ``rows`` (series of one length), rows spelled exactly like the
-    first are read once.
+    that start with '-'. With ``rows`` (series of one length) all spelled exactly like the
+    first, only the first row is read and returned: the numbers of every row.
     """
     longest = int(lengths.max())
     if longest > 16:
@@ -556,13 +557,12 @@ def _parse_numbers(
             grid = words.reshape(rows, -1)
             if bool((grid == grid[0]).all()):  # the same text: the same numbers
                 row = slice(0, len(ends) // rows)
-                first = _parse_numbers(
+                return _parse_numbers(
                     windows,
                     ends[row],
                     lengths[row],
                     negative=None if negative is None else negative[row],
                 )
-                return None if first is None else np.tile(first, rows)
         digits = _eight_digits(words)
         number = digits[:, 0] * _U(100_000_000)
         number += digits[:, 1]
@@ -571,20 +571,22 @@ def _parse_numbers(
         hi = words[:, 1]
     else:
         hi = windows[0][ends - 8].view("<u8")
-        hi &= _KEEP[by_length, 1]
+        hi &= _KEEP_SHORT[by_length]
         number = _eight_digits(hi)
         after = _after_point(hi, _AFTER[1])
-    if bool(after.any()):
+    pointed = bool(after.any())
+    if pointed:
         # The point was read as a 0 digit: take it out from between the whole and the fraction
         # (with no point, the remainder is the whole number and nothing changes).
+        after = after.astype(np.intp)
         whole = number - number % _FRACTION_MODULUS[after]  # with the point's 0 digit
         whole //= _U(10)
         whole *= _U(9)
         number -= whole  # whole // 10 + fraction
-    if bool((number > _EXACT).any()):
+    if longest == 16 and bool((number > _EXACT).any()):  # 15 digits never get there
         return None
     values = number.astype(np.float64)
-    if bool(after.any()):
+    if pointed:
         values /= _PLACES[after]
     if negative is not None:
         # Like msgspec (and JSON's integers): -0 is 0, but -0.0 is -0.0.
@@ -655,7 +657,20 @@ def _plain_batch(joined: bytes, sizes_of: list[int]) -> list[tuple[np.ndarray, n
         return None
     if not (bool(np.isfinite(times).all()) and times.min() >= EARLIEST and times.max() <= LATEST):
         return None
+    if times.size < total:  # every series on one grid, read once
+        return _split_on_one_grid(times, values.reshape(series, -1))
     return _split_series(times, values, pairs)
+
+
+def _split_on_one_grid(
+    times: np.ndarray, values: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Series that share ``times``, their values a row each: sorted once, interned once."""
+    if times.size > 1 and bool((np.diff(times) < 0).any()):
+        order = np.argsort(times, kind="stable")
+        times, values = times[order], values[:, order]
+    shared = _intern_times(times)
+    return [(shared, row) for row in values]
 
 
 def _split_series(
@@ -791,22 +806,17 @@ def parse_bundle(document: bytes | str) -> Bundle:
 
     metrics: list[Series] = []
     plain = _plain_series([m.points for m in wire.metrics])
+    metric_kinds = {kind.value: kind for kind in MetricKind}
     for i, m in enumerate(wire.metrics):
-        path = f"metrics[{i}]"
         parsed, plain[i] = plain[i], None
         if parsed is None:
-            parsed = parse_points(bytes(m.points), f"{path}.points")
+            parsed = parse_points(bytes(m.points), f"metrics[{i}].points")
         times, values = parsed
-        metrics.append(
-            Series(
-                service=known(m.service, f"{path}.service"),
-                name=m.name,
-                kind=_enum(MetricKind, m.kind, f"{path}.kind"),
-                unit=m.unit,
-                times=times,
-                values=values,
-            )
-        )
+        # Paths are spelled out only for an error: tens of thousands of series pass.
+        if m.service not in names:
+            known(m.service, f"metrics[{i}].service")
+        kind = metric_kinds.get(m.kind) or _enum(MetricKind, m.kind, f"metrics[{i}].kind")
+        metrics.append(Series(m.service, m.name, kind, times, values, m.unit))
     # The raw documents can be large: drop them as soon as the arrays exist.
     del wire.metrics[:]
     if alert is not None and not any(

@@ -194,3 +194,16 @@ def test_errors_come_in_the_order_of_the_series() -> None:
     raws[20] = b"[[1795183200,1],[1795183260,true]]"
     assert _error(_document(raws, kinds={9: "nonsense"})).startswith("metrics[9].kind: ")
     assert _error(_document(raws)).startswith("metrics[20].points[1]: ")
+
+
+def test_series_sharing_one_unsorted_grid_are_each_sorted_like_the_per_series_reader() -> None:
+    rng = random.Random(11)
+    times = [T0 + 60 * i for i in rng.sample(range(300), 300)] + [T0, T0]  # repeats kept
+    raws = [
+        ("[" + ",".join(f"[{t},{rng.choice(FAST_VALUES)}]" for t in times) + "]").encode()
+        for _ in range(40)
+    ]
+    metrics = parse_bundle(_document(raws)).metrics
+    assert all(series.times is metrics[0].times for series in metrics)
+    for series, raw in zip(metrics, raws, strict=True):
+        _same_arrays((series.times, series.values), parse_points(raw, "p"))
