@@ -4,7 +4,8 @@ A bundle is read from JSON (``docs/incident-bundle.md``) or built by the live pi
 from the connectors; both paths end in the same in-memory :class:`Bundle`. Metric points are held
 as numpy arrays, never as Python objects, so that thousands of services x tens of series x
 thousands of points fit in memory: the JSON document is decoded with msgspec, each series'
-``points`` kept as raw bytes and turned straight into two float64 arrays.
+``points`` kept as raw bytes and turned straight into two float64 arrays (plain numeric series
+many at a time, with numpy; anything unusual one by one).
 
 Every problem found in a document raises :class:`BundleError` naming the JSON path, for example
 ``metrics[12].points[3]: timestamp is not RFC 3339 or a number``. Hostile documents are problems
@@ -477,7 +478,7 @@ def parse_points(raw: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
 # go to the per-series path, like anything else unusual; so does every series of a batch with a
 # problem (a bad shape, a timestamp out of range), and that path names it.
 
-_BATCH_BYTES = 1 << 19
+_BATCH_BYTES = 1 << 20  # measured: 256 KB to 2 MB within 10%, 1 MB a little ahead
 _NOT_PLAIN = (b'"', b"{", b"e", b"E")
 _BLANKS = (b" ", b"\t", b"\r", b"\n")
 _ONES = np.uint64(0x0101_0101_0101_0101)
