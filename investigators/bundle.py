@@ -497,6 +497,7 @@ _KEEP = np.array(
     [[2**64 - (1 << 8 * min(16 - n, 8)), 2**64 - (1 << 8 * max(8 - n, 0))] for n in range(17)],
     dtype=np.uint64,
 )
+_BETWEEN_PAIRS = int.from_bytes(b"],[", "little")
 _KEEP_SHORT = _KEEP[:, 1].copy()  # for numbers of 8 bytes or fewer
 _EXACT = np.uint64(2**53)
 _NULL = np.uint64(int.from_bytes(b"\0\0\0\0null", "little"))
@@ -618,15 +619,17 @@ def _plain_batch(joined: bytes, sizes_of: list[int]) -> list[tuple[np.ndarray, n
     # pairs or series), and there are no other brackets. Each is valid JSON, so what is left
     # between the brackets and commas is one scalar each.
     within, between = commas[0::2], commas[1::2]
+    threes = np.ndarray((len(buf) - 3,), dtype="V4", buffer=buf, strides=(1,))
     if not (
         bool((u[starts] == ord("[")).all())
         and bool((u[starts + 1] == ord("[")).all())
         and bool((u[ends - 1] == ord("]")).all())
         and bool((u[ends - 2] == ord("]")).all())
-        and bool((u[between - 1] == ord("]")).all())
-        and bool((u[between + 1] == ord("[")).all())
-        and np.count_nonzero(u == ord("[")) == total + series
-        and np.count_nonzero(u == ord("]")) == total + series
+        and bool(((threes[between - 1].view("<u4") & 0xFF_FFFF) == _BETWEEN_PAIRS).all())
+        # Both brackets at once (x | 6 is 0x5F for '[', ']', 'Y' and '_' only, and no JSON
+        # outside a string holds 'Y' or '_'); each count is at least its share, so the sum
+        # being right makes both right.
+        and np.count_nonzero((u | 6) == 0x5F) == 2 * (total + series)
     ):
         return None
     # Between pairs, one bracket either side of the comma; between series, two.
