@@ -42,17 +42,18 @@ How it decides, in order:
    lightly, as memory ramps for hours before calls fail), a deploy, config change or flag
    shortly before its onset, its own resources (cpu, memory, connections), and log lines of its
    callers naming it. A change only weighs on a service in trouble or whose callers are.
-6. **The unseen.** A dependency with no telemetry, or whose own series look fine, takes its
-   callers' place when they fail or slow down on it (clearly: a caller admitted under the lower
-   bar is no witness) and either their logs name it, or it changed just before (a wrong return
-   value hardly shows on the service that returns it), or several do so at once and it has no
-   latency or errors series of its own to show otherwise (one that measures its own calls and
-   finds them normal is not what fails them). A provider with no telemetry at all is otherwise
+6. **The unseen.** A dependency that cannot show trouble itself (no telemetry, or only its cpu
+   and memory) takes its callers' place when they fail or slow down on it (clearly: a caller
+   admitted under the lower bar is no witness) and either several do so at once, their logs
+   name it, or it changed just before. One that measures its own latency or errors and finds
+   them normal is not what fails its callers, whatever their logs say (a caller that leaks
+   memory times out on everything it calls). A provider with no telemetry at all is otherwise
    listed behind the suspect it may hide.
 7. **Confidence and who to tag.** ``high`` needs the alert's series to show the trouble clearly
-   (three times the bar), the top suspect to be on its trail and explain what is seen, and no
-   suspect of another team within half its score; only then is ``notify`` set. Tagging the wrong
-   team is worse than tagging none.
+   (three times the bar), the top suspect to be on its trail and explain what is seen, no
+   suspect of another team within half its score, and no other suspect at all within 0.6 of it
+   (that one would be shown as ``medium``: two services the engine cannot tell apart); only then
+   is ``notify`` set. Tagging the wrong team is worse than tagging none.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class Candidate:
     score: float = 0.0
     confidence: str = "low"
     named_by: list[str] = field(default_factory=list)  # callers whose log lines name it
-    silent: bool = False  # no telemetry of its own: suspected through its callers
+    silent: bool = False  # no latency or errors of its own: suspected through its callers
     support: float = 0.0  # for a silent one: the strength of its callers' trouble
 
 
@@ -551,6 +552,10 @@ def analyse(bundle: Bundle) -> Analysis:
         top.confidence = "medium"
     for c in order[1:]:
         c.confidence = "medium" if c.raw >= 0.6 * top.raw and top.raw > 0.3 else "low"
+    # A second suspect close enough to be "medium" leaves the first short of certain, whatever
+    # its team: the summary would name two services it cannot tell apart.
+    if top.confidence == "high" and any(c.confidence == "medium" for c in order[1:]):
+        top.confidence = "medium"
 
     notify = None
     if top.confidence == "high":
@@ -601,23 +606,25 @@ def _silent_suspects(
     evidence: dict[str, ServiceEvidence],
     named: dict[str, set[str]],
 ) -> list[Candidate]:
-    """Dependencies that look fine, or cannot be seen at all, that the evidence points at.
+    """Dependencies that cannot show trouble themselves, that the evidence points at.
 
-    A provider with no series (an external API, a managed service nobody exports) shows only
-    through its callers; so does a fault on the way to a service (network delay, packet loss),
-    which its own server-side series barely see. Such a dependency takes its callers' place as
-    the suspect when what they show is calls failing or slowing (clearly, not their own
-    resources, not a change of their own), and either their log lines name it, or it was changed
-    shortly before they began to fail (a wrong return value hardly shows on the service that
-    returns it), or more than one of its callers is in trouble at about the same time (one fault
-    below them explains them all) and it cannot show trouble itself: a dependency whose own
-    latency and errors are measured and normal is not what fails them. Its callers then count
-    as its symptoms.
+    A provider with no series (an external API, a managed service nobody exports), or one with
+    only its resources (cpu, memory) measured, shows only through its callers. Such a dependency
+    takes its callers' place as the suspect when what they show is calls failing or slowing
+    (clearly, not their own resources, not a change of their own), and either their log lines
+    name it, or more than one of its callers is in trouble at about the same time (one fault
+    below them explains them all), or it was changed shortly before they began to fail.
+
+    A dependency whose own latency or errors are measured is never suspected this way: when
+    they look normal, it is not what fails its callers (they fail of their own: a leaking
+    caller's logs name what it calls; or through something else). A fault on the way to it
+    (network delay, packet loss) shows in its callers' client-side series of it, which count as
+    its own (:func:`~investigators.evidence.seen_from_callers`).
     """
     found: list[Candidate] = []
     for dep in sorted(graph):
         ev = evidence[dep]
-        if dep in candidates:
+        if dep in candidates or ev.has_interface:
             continue
         callers = [
             candidates[c]
@@ -643,11 +650,7 @@ def _silent_suspects(
         onset = min((c.onset for c in clean), default=0.0)
         change = suspect_change(ev.changes, onset) if clean else None
         said = bool(voices & {c.evidence.name for c in clean})
-        # Several callers in trouble together point below them only at a dependency that
-        # cannot show trouble itself: one whose own latency or errors look normal is not failing
-        # its callers (they are failing of their own, or through something else).
-        together = len(clean) >= 2 and not ev.has_interface
-        if not clean or not (said or together or change is not None):
+        if not clean or not (said or len(clean) >= 2 or change is not None):
             continue
         best = max(clean, key=lambda c: c.raw)
         silent = Candidate(ev, onset=onset, change=change)

@@ -145,7 +145,11 @@ def reasons(cand: Candidate, candidates: dict[str, Candidate]) -> list[str]:
     ev = cand.evidence
     out = [describe(a) for a in ev.anomalies[:3] if a.score >= WEAK_THRESHOLD]
     if cand.silent:
-        own = "its own series look normal" if ev.anomalies else "it has no telemetry of its own"
+        own = (
+            "it reports no latency or errors of its own"
+            if ev.anomalies
+            else "it has no telemetry of its own"
+        )
         callers = listing(cand.explains)
         out.append(
             f"{own}; it shows through its callers: calls from {callers} to it fail or slow down "

@@ -269,3 +269,40 @@ def test_a_caller_that_barely_moved_is_no_second_witness_against_its_dependency(
     analysis = analyse(shared_dependency(db_shows_itself=False, second_caller_jump=2.0))
     assert analysis.evidence["billing"].weak
     assert names(analysis.result)[0] == "orders"
+
+
+def test_a_dependency_named_in_the_logs_of_a_failing_caller_but_measured_normal_is_not_blamed() -> (
+    None
+):
+    # api runs out of memory and times out on everything, its logs naming cache; cache measures
+    # its own errors and they are flat: api is the cause, cache a name in its logs.
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api",))
+    b.service("api", "core", ("cache",))
+    b.service("cache", "platform", ())
+    b.metric("cache", "trace.http.request.errors", ERRORS, level=5.0, noise=0.2, unit="1/s")
+    b.metric("api", "container.memory.usage_pct", SATURATION, level=40, noise=1, unit="percent")
+    errors(b, "api", step_at=ONSET)
+    errors(b, "web", step_at=ONSET + 30)
+    b.log("api", "timeout calling cache after 2000ms", at=ONSET + 20)
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "api"
+    assert result.notify is None or result.notify.service == "api"
+
+
+def test_a_close_second_suspect_of_the_same_team_still_keeps_the_first_short_of_high() -> None:
+    # Two dependencies of web, of one team, fail at once: one of them is named first, but with
+    # the other within reach (shown as medium) the engine cannot claim to know which it is.
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("orders", "carts"))
+    b.service("orders", "commerce", ())
+    b.service("carts", "commerce", ())
+    errors(b, "orders", step_at=ONSET)
+    errors(b, "carts", step_at=ONSET)
+    errors(b, "web", step_at=ONSET + 30)
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    first, second = result.ranking[:2]
+    assert {first.service, second.service} == {"orders", "carts"}
+    assert second.confidence == "medium"
+    assert first.confidence == "medium"
+    assert result.notify is None
