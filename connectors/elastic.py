@@ -6,7 +6,8 @@ Two cheap aggregate queries, never raw logs in bulk:
   ``date_histogram`` inside, filtered to error levels, so a thousand services cost one search
   (split into one ``_msearch`` when the buckets would exceed Elasticsearch's bucket limit);
   :meth:`ElasticsearchLogs.error_scan` is the same search with, per service, a bounded
-  ``top_hits`` of its newest error lines since a moment (the lines a person would open first);
+  ``top_hits`` of its newest error lines before a moment and from it (what a person would open
+  first, and what it looked like before);
 * :meth:`ElasticsearchLogs.top_error_patterns`: a ``filters`` aggregation (baseline / incident)
   over one service's error lines, each with a bounded ``top_hits`` sample (estimated counts) and,
   when a keyword copy of the message is configured, a ``terms`` on it (exact counts when the
@@ -65,7 +66,8 @@ class ErrorLine(BaseModel):
 
 
 class ErrorScan(BaseModel):
-    """What one error-count search brings back: the counts, and each service's newest lines."""
+    """What one error-count search brings back: the counts, and each service's newest lines in
+    the two windows asked for (before a moment and from it), each window's newest first."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -194,7 +196,8 @@ class ElasticsearchLogs:
         lines: int = SCAN_LINES,
     ) -> ErrorScan:
         """:meth:`error_counts`, and each service's ``lines`` newest error lines from
-        ``lines_since`` on, from the same search (a ``top_hits`` inside each service bucket)."""
+        ``lines_since`` on and as many before it, from the same search (two ``top_hits`` in
+        each service bucket): what is new is told by comparing the two."""
         return await self._error_search(
             services, start, end, interval, lines=(lines_since, max(0, min(lines, SAMPLE_SIZE)))
         )
@@ -212,8 +215,8 @@ class ElasticsearchLogs:
         step = max(1, round(interval))
         first = math.floor(start.timestamp() / step) * step
         grid = list(range(first, math.ceil(end.timestamp()), step))
-        # The lines' filter bucket counts against the limit too, one per service.
-        per_search = max(1, BUCKET_BUDGET // (len(grid) + 1 + (lines is not None)))
+        # The lines' two window buckets count against the limit too.
+        per_search = max(1, BUCKET_BUDGET // (len(grid) + 1 + 2 * (lines is not None)))
         groups: list[list[str] | None]
         if services is None:
             groups = [None]
@@ -236,7 +239,9 @@ class ElasticsearchLogs:
                 }
             }
             if lines is not None:
-                inner["recent"] = self._newest_lines(since=lines[0], end=end, size=lines[1])
+                inner["recent"] = self._newest_lines(
+                    start=start, since=lines[0], end=end, size=lines[1]
+                )
             return {
                 "size": 0,
                 "track_total_hits": False,
@@ -272,10 +277,11 @@ class ElasticsearchLogs:
                         counts[slot] += int(point["doc_count"])
                 if lines is not None:
                     # The lines are extra: a server that leaves them out still gave the counts.
-                    hits = _get(bucket, "recent", "lines", "hits", "hits")
-                    newest.setdefault(str(bucket["key"]), []).extend(
-                        _lines(str(bucket["key"]), hits, cfg)
-                    )
+                    for window in ("before", "during"):
+                        hits = _get(bucket, "recent", "buckets", window, "lines", "hits", "hits")
+                        newest.setdefault(str(bucket["key"]), []).extend(
+                            _lines(str(bucket["key"]), hits, cfg)
+                        )
         times = [float(t) for t in grid]
         counted = {
             name: ErrorCountSeries(
@@ -288,19 +294,22 @@ class ElasticsearchLogs:
         }
         return ErrorScan(counts=counted, lines=newest)
 
-    def _newest_lines(self, *, since: datetime, end: datetime, size: int) -> dict[str, Any]:
-        """A service bucket's newest error lines from ``since``: only the fields a line needs."""
+    def _newest_lines(
+        self, *, start: datetime, since: datetime, end: datetime, size: int
+    ) -> dict[str, Any]:
+        """A service bucket's newest error lines before ``since`` and from it, each window its
+        own ``top_hits``: only the fields a line needs."""
         cfg = self.config
-        return {
-            "filter": {
+        windows = {
+            name: {
                 "range": {
-                    cfg.timestamp_field: {
-                        "gte": _ms(since),
-                        "lt": _ms(end),
-                        "format": "epoch_millis",
-                    }
+                    cfg.timestamp_field: {"gte": _ms(a), "lt": _ms(b), "format": "epoch_millis"}
                 }
-            },
+            }
+            for name, (a, b) in (("before", (start, since)), ("during", (since, end)))
+        }
+        return {
+            "filters": {"filters": windows},
             "aggs": {
                 "lines": {
                     "top_hits": {

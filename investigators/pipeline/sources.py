@@ -16,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from connectors.base import Connector, LanguageModel, Registry
 from connectors.datadog import DatadogMetrics
-from connectors.elastic import ElasticsearchLogs, ErrorLine
+from connectors.elastic import ElasticsearchLogs, ErrorLine, ErrorScan
 from connectors.errors import ConnectorError, RateLimited, SourceUnavailable
 from connectors.github import GitHubChanges
-from connectors.patterns import mask
+from connectors.patterns import group_lines, mask
+from connectors.records import ErrorCountSeries
 from connectors.registry import build_registry, close_registry
 from investigators.bundle import ChangeKind, MetricKind
 from investigators.catalog import Catalog
@@ -51,6 +52,8 @@ WINDOW_LEAD = 20 * 60.0
 _MONITOR_STATES = {"Alert": 2.0, "Warn": 1.0}
 #: Distinct error patterns kept per service for the bundle, each as its newest line.
 LINES_PER_SERVICE = 5
+#: How many times its rate before a pattern's rate must be since the window opened to count.
+RISE = 2.0
 #: Characters of a kept log line (cut after redacting).
 LINE_CHARS = 500
 #: A metric in a Datadog monitor query: ``avg:trace.http.request.errors{service:web}`` after the
@@ -217,16 +220,12 @@ async def _scan_logs(
     names = sorted(
         {n for s in plan.scope.neighbourhood for n in (s, catalog.services[s].datadog_service)}
     )
-    # Lines from where the engine's search opens: what was logged as the incident began.
+    # Lines from where the engine's search opens (what was logged as the incident began), and
+    # from before it, to tell what is new.
+    opened = plan.request.started_at - WINDOW_LEAD
     scan = await q(
         f"elasticsearch error counts and lines, {len(plan.scope.neighbourhood)} services",
-        logs.error_scan(
-            names,
-            start,
-            end,
-            LOG_INTERVAL,
-            lines_since=_when(plan.request.started_at - WINDOW_LEAD),
-        ),
+        logs.error_scan(names, start, end, LOG_INTERVAL, lines_since=_when(opened)),
     )
     series = []
     for name, found in sorted(scan.counts.items()):
@@ -240,40 +239,81 @@ async def _scan_logs(
                     "url": found.url,
                 }
             )
-    return _Found(telemetry={"series": series}, log_lines=representative_lines(scan.lines, catalog))
+    window = (plan.window_start, opened, plan.window_end)
+    return _Found(
+        telemetry={"series": series}, log_lines=representative_lines(scan, catalog, window=window)
+    )
 
 
-def representative_lines(found: Mapping[str, list[ErrorLine]], catalog: Catalog) -> list[LogLine]:
-    """A few lines per catalog service: its most frequent patterns among the lines found, each
-    as its newest line, redacted.
+def representative_lines(
+    scan: ErrorScan, catalog: Catalog, *, window: tuple[float, float, float]
+) -> list[LogLine]:
+    """A few lines per catalog service: the patterns new or risen since the incident window
+    opened, each as its newest line, redacted. ``window`` is (scan start, opened, end).
 
-    Distinct patterns rather than the newest lines alone, so that one chatty message does not
-    hide the line that names the dependency a caller waits on. Redacted here, before the lines
-    are stored or go into a bundle that may be exported and shared: the redaction before the
-    model and Slack does not cover a bundle file.
+    Patterns rather than the newest lines alone, so that one chatty message does not hide the
+    line that names the dependency a caller waits on; new or risen ones only, so that the
+    everyday "timeout calling X" of a healthy service is not read as this incident's. Redacted
+    here, before the lines are stored or go into a bundle that may be exported and shared: the
+    redaction before the model and Slack does not cover a bundle file.
     """
-    by_service: dict[str, list[ErrorLine]] = {}
-    for tag, lines in found.items():
+    counts: dict[str, list[ErrorCountSeries]] = {}
+    lines: dict[str, list[ErrorLine]] = {}
+    for tag, found in scan.lines.items():
         service = catalog.resolve(tag)
         if service is not None:
-            by_service.setdefault(service.name, []).extend(lines)
+            lines.setdefault(service.name, []).extend(found)
+            if tag in scan.counts:
+                counts.setdefault(service.name, []).append(scan.counts[tag])
     kept: list[LogLine] = []
-    for name, lines in sorted(by_service.items()):
-        patterns: dict[str, list[ErrorLine]] = {}
-        for line in sorted(lines, key=lambda line: -line.at):
-            patterns.setdefault(mask(line.message), []).append(line)
-        ranked = sorted(patterns.values(), key=lambda same: (-len(same), -same[0].at))
-        for same in ranked[:LINES_PER_SERVICE]:
-            newest = same[0]
+    for name, found in sorted(lines.items()):
+        for line in _risen(found, counts.get(name, []), window=window)[:LINES_PER_SERVICE]:
             kept.append(
                 LogLine(
                     service=name,
-                    at=newest.at,
-                    level=newest.level,
-                    message=redact(newest.message, limit=LINE_CHARS),
+                    at=line.at,
+                    level=line.level,
+                    message=redact(line.message, limit=LINE_CHARS),
                 )
             )
     return kept
+
+
+def _risen(
+    lines: list[ErrorLine],
+    counts: list[ErrorCountSeries],
+    *,
+    window: tuple[float, float, float],
+) -> list[ErrorLine]:
+    """The newest line of each pattern whose rate since ``opened`` is new or at least
+    :data:`RISE` times its rate before, new ones first, then by how much they rose.
+
+    Each sampled line stands for its window's error lines in proportion (the counts say how
+    many there were), per second of the window, as the windows differ in length.
+    """
+    start, opened, end = window
+    total = {"before": 0, "during": 0}
+    for series in counts:
+        for t, c in zip(series.times, series.counts, strict=True):
+            total["during" if t >= opened else "before"] += c
+    before = [line for line in lines if line.at < opened]
+    during = sorted((line for line in lines if line.at >= opened), key=lambda line: -line.at)
+    seconds = {"before": max(opened - start, 1.0), "during": max(end - opened, 1.0)}
+    weight = {
+        name: total[name] / max(len(sample), 1) / seconds[name]
+        for name, sample in (("before", before), ("during", during))
+    }
+    grouped = group_lines(
+        [(line.message, weight["before"]) for line in before],
+        [(line.message, weight["during"]) for line in during],
+        samples=1,
+    )
+    newest: dict[str, ErrorLine] = {}
+    for line in during:
+        newest.setdefault(mask(line.message), line)
+    return [
+        newest[g.pattern] for g in grouped if g.during > RISE * g.before and g.pattern in newest
+    ]
 
 
 async def _scan_metrics(
