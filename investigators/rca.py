@@ -26,15 +26,16 @@ How it decides, in order:
 4. **Symptoms explained by causes.** An anomalous service is explained by an anomalous
    dependency whose trouble began no later (within the resolution of both) and is large enough
    to account for it: a caller waits a few calls' worth of a dependency's extra latency, a
-   dependency that only got slower does not fail a caller that fails (short of timeouts), nor
-   one that fails fast slow a caller down. Sizes are compared like with like: means add up
-   along calls and percentiles do not, so a dependency's mean is held to its caller's mean (a
-   p99 that rose 70 ms under a mean that rose 2 ms explains no caller's 400 ms). Added latency
-   is the same time at the source and at its callers, measured against less noise at the
-   source: a dependency whose latency is barely over the bar does not explain a caller's far
-   over it. Failures are not held to that (fan-in and retries make callers' counts louder, and
-   a wrong answer fails only its callers), so the size of a failure never decides alone. Each
-   caller's trouble is shared among the candidates that could explain it.
+   dependency that only got slower does not fail a caller that fails (short of timeouts, or of
+   the caller's logs naming it), nor one that fails fast slow a caller down. Sizes are
+   compared like with like: means add up along calls and percentiles do not, so a dependency's
+   mean is held to its caller's mean (a p99 that rose 70 ms under a mean that rose 2 ms
+   explains no caller's 400 ms). Added latency is the same time at the source and at its
+   callers, measured against less noise at the source: a dependency whose latency is barely
+   over the bar does not explain a caller's far over it. Failures are not held to that (fan-in
+   and retries make callers' counts louder, and a wrong answer fails only its callers), so the
+   size of a failure never decides alone. Each caller's trouble is shared among the candidates
+   that could explain it.
 5. **Weighing.** Each candidate: how unexplained it is, what it explains, how strong and how
    timely its own trouble is, whether it sits on the trail, whether its slow or failed calls
    rose and fell with the alert (its series of the alert's kind and statistic first; only a
@@ -50,10 +51,9 @@ How it decides, in order:
    memory times out on everything it calls). A provider with no telemetry at all is otherwise
    listed behind the suspect it may hide.
 7. **Confidence and who to tag.** ``high`` needs the alert's series to show the trouble clearly
-   (three times the bar), the top suspect to be on its trail and explain what is seen, no
-   suspect of another team within half its score, and no other suspect at all within 0.6 of it
-   (that one would be shown as ``medium``: two services the engine cannot tell apart); only then
-   is ``notify`` set. Tagging the wrong team is worse than tagging none.
+   (three times the bar), the top suspect to be on its trail and explain what is seen, and no
+   suspect of another team within half its score; only then is ``notify`` set. Tagging the wrong
+   team is worse than tagging none.
 """
 
 from __future__ import annotations
@@ -213,7 +213,11 @@ def _latency_added(
 
 
 def _magnitude_fit(
-    cause: ServiceEvidence, effect: ServiceEvidence, *, failures_matter: bool = False
+    cause: ServiceEvidence,
+    effect: ServiceEvidence,
+    *,
+    failures_matter: bool = False,
+    said: bool = False,
 ) -> float:
     """Can the cause's trouble account for the size of the effect's?
 
@@ -224,7 +228,8 @@ def _magnitude_fit(
     fail by timing out, so errors are only bounded when the cause is not slower; and a
     dependency that only fails (fast) hardly explains a caller that only got slower, nor one
     that only got slower (short of timeouts, with its resources fine) a caller that only fails,
-    or whose failures are what the alert shows.
+    or whose failures are what the alert shows; unless the caller's own log lines name it
+    ("timeout calling segment"): then they say its calls to it are what fails.
     """
     fit = 1.0
     slower, effect_slower = _latency_added(cause, effect)
@@ -254,13 +259,17 @@ def _magnitude_fit(
         and effect.shows(FAILING)
         and (failures_matter or not effect.shows((MetricKind.LATENCY,)))
         and (slower or 0.0) < TIMEOUT_MS
+        and not said
     ):
         fit = min(fit, 0.1)  # calls a little slower do not fail a caller that did not slow down
     return fit
 
 
-def _fit(cause: Candidate, effect: Candidate, *, failures_matter: bool = False) -> float:
-    """How well the cause's trouble accounts for the effect's: timing, then size."""
+def _fit(
+    cause: Candidate, effect: Candidate, *, failures_matter: bool = False, said: bool = False
+) -> float:
+    """How well the cause's trouble accounts for the effect's: timing, then size. ``said``:
+    the effect's log lines name the cause."""
     onsets, weight = cause.evidence.cause_onsets()
     # Callers feel a fault as slow or failed calls; anything else fits more weakly.
     felt, clarity = effect.evidence.felt_onsets()
@@ -272,7 +281,9 @@ def _fit(cause: Candidate, effect: Candidate, *, failures_matter: bool = False) 
     if not fit:
         return 0.0
     fit *= _relative_strength(cause.evidence, effect.evidence)
-    return fit * _magnitude_fit(cause.evidence, effect.evidence, failures_matter=failures_matter)
+    return fit * _magnitude_fit(
+        cause.evidence, effect.evidence, failures_matter=failures_matter, said=said
+    )
 
 
 def _change_weight(change: Change, onset: float) -> float:
@@ -311,9 +322,14 @@ def _relative_strength(cause: ServiceEvidence, effect: ServiceEvidence) -> float
 
 
 def _explain(
-    candidates: dict[str, Candidate], graph: CallGraph, *, failures_matter: bool = False
+    candidates: dict[str, Candidate],
+    graph: CallGraph,
+    named: dict[str, set[str]],
+    *,
+    failures_matter: bool = False,
 ) -> None:
-    """Who explains whom: each candidate's callers it accounts for, and its best explainer."""
+    """Who explains whom: each candidate's callers it accounts for, and its best explainer.
+    ``named``: for each dependency, the services whose log lines name it."""
     carriers = {n for n, c in candidates.items() if carries(c.evidence)}
     cycles = graph.cycles(carriers)
 
@@ -326,7 +342,8 @@ def _explain(
         same_cycle = cycles.get(effect.evidence.name, -1) == cycles[cause.evidence.name]
         if same_cycle and not before(cause, effect):
             return 0.0
-        return _fit(cause, effect, failures_matter=failures_matter)
+        said = effect.evidence.name in named.get(cause.evidence.name, ())
+        return _fit(cause, effect, failures_matter=failures_matter, said=said)
 
     for name in sorted(carriers):
         cause = candidates[name]
@@ -494,7 +511,9 @@ def analyse(bundle: Bundle) -> Analysis:
     for c in candidates.values():
         c.change = suspect_change(c.evidence.changes, c.onset)
         c.change_weight = _change_weight(c.change, c.onset) if c.change else 0.0
-    _explain(candidates, graph, failures_matter=lead.kind in FAILING)
+    lead_at = lead.onset if lead.onset is not None else min(c.onset for c in candidates.values())
+    named = mentions(bundle, graph, since=lead_at - MENTION_LEAD)
+    _explain(candidates, graph, named, failures_matter=lead.kind in FAILING)
     _share_blame(candidates)
     declared = [s for s in bundle.incident.symptom_services if s in anomalous]
     # Where people see the trouble: the leading series' service and every declared symptom.
@@ -510,8 +529,6 @@ def analyse(bundle: Bundle) -> Analysis:
     # Services that cannot show it (no latency or errors series) do not break the trail either.
     unseen = {n for n, ev in evidence.items() if not ev.has_interface}
     reach = _reach(graph, sources, matching | unseen)
-    lead_at = lead.onset if lead.onset is not None else min(c.onset for c in candidates.values())
-    named = mentions(bundle, graph, since=lead_at - MENTION_LEAD)
     for name, c in candidates.items():
         c.named_by = sorted(named.get(name, ()))
         fit = reach[name] * (1.0 if name in matching else 0.5)
@@ -552,10 +569,6 @@ def analyse(bundle: Bundle) -> Analysis:
         top.confidence = "medium"
     for c in order[1:]:
         c.confidence = "medium" if c.raw >= 0.6 * top.raw and top.raw > 0.3 else "low"
-    # A second suspect close enough to be "medium" leaves the first short of certain, whatever
-    # its team: the summary would name two services it cannot tell apart.
-    if top.confidence == "high" and any(c.confidence == "medium" for c in order[1:]):
-        top.confidence = "medium"
 
     notify = None
     if top.confidence == "high":
