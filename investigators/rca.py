@@ -21,8 +21,8 @@ How it decides, in order:
    alerting service shows is that service or something below it. Services reached from it
    through services in the same kind of trouble (failures explained by failures or an exhausted
    resource, slowness by slowness or an exhausted resource; services that cannot show it do not
-   break the trail) are on the trail; other dependencies count less, callers and bystanders
-   least.
+   break the trail, and a dependency named in the logs of a service on it is on it) are on the
+   trail; other dependencies count less, callers and bystanders least.
 4. **Symptoms explained by causes.** An anomalous service is explained by an anomalous
    dependency whose trouble began no later (within the resolution of both) and is large enough
    to account for it: a caller waits a few calls' worth of a dependency's extra latency, a
@@ -51,9 +51,11 @@ How it decides, in order:
    memory times out on everything it calls). A provider with no telemetry at all is otherwise
    listed behind the suspect it may hide.
 7. **Confidence and who to tag.** ``high`` needs the alert's series to show the trouble clearly
-   (three times the bar), the top suspect to be on its trail and explain what is seen, and no
-   suspect of another team within half its score; only then is ``notify`` set. Tagging the wrong
-   team is worse than tagging none.
+   (three times the bar), the top suspect to be on its trail and explain what is seen, no
+   suspect of another team within half its score, and no dependency of its own that added about
+   as much latency as it did at about the same time (then its failures may be its own or waits
+   on that dependency running out, which the data cannot tell apart); only then is ``notify``
+   set. Tagging the wrong team is worse than tagging none.
 """
 
 from __future__ import annotations
@@ -284,6 +286,16 @@ def _fit(
     return fit * _magnitude_fit(
         cause.evidence, effect.evidence, failures_matter=failures_matter, said=said
     )
+
+
+def _carries_latency(dep: Candidate, caller: Candidate) -> bool:
+    """Whether the dependency added at least half the caller's extra latency, starting at about
+    the same time (like statistic against like)."""
+    slower, caller_slower = _latency_added(dep.evidence, caller.evidence)
+    together = abs(dep.onset - caller.onset) <= TOGETHER + max(
+        dep.evidence.slack, caller.evidence.slack
+    )
+    return bool(together and slower and caller_slower and slower >= 0.5 * caller_slower)
 
 
 def _change_weight(change: Change, onset: float) -> float:
@@ -526,6 +538,9 @@ def analyse(bundle: Bundle) -> Analysis:
         for n, c in candidates.items()
         if wanted is None or c.evidence.shows(wanted) or c.evidence.weak
     }
+    # A dependency named in the logs of a service on the trail is on it too, whatever it shows
+    # ("timeout calling maps-provider" says the failures go through it).
+    matching |= {n for n in candidates if named.get(n, set()) & matching}
     # Services that cannot show it (no latency or errors series) do not break the trail either.
     unseen = {n for n, ev in evidence.items() if not ev.has_interface}
     reach = _reach(graph, sources, matching | unseen)
@@ -565,7 +580,14 @@ def analyse(bundle: Bundle) -> Analysis:
         faint = len(top.explains) < CASCADE
     else:
         faint = lead.onset is None or lead.score < CLEAR_LEAD
-    if (blind or unrelated or astray or faint) and top.confidence == "high":
+    # Its slowness is about what a dependency added at about the same time: whether its
+    # failures are its own or waits on that dependency running out, the data cannot say.
+    shadowed = any(
+        _carries_latency(candidates[d], top)
+        for d in graph.calls.get(top.evidence.name, ())
+        if d in candidates
+    )
+    if (blind or unrelated or astray or faint or shadowed) and top.confidence == "high":
         top.confidence = "medium"
     for c in order[1:]:
         c.confidence = "medium" if c.raw >= 0.6 * top.raw and top.raw > 0.3 else "low"

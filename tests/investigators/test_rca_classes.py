@@ -312,3 +312,31 @@ def test_a_slower_dependency_named_in_a_failing_callers_logs_explains_its_failur
     b.log("maps", "timeout calling segment after 500ms", at=ONSET + 20)
     result = rank(b.build(symptom_services=("app",), alert=("app", "trace.http.request.errors")))
     assert names(result)[0] == "segment"
+
+
+def test_a_caller_whose_slowness_its_dependency_accounts_for_is_not_paged_for() -> None:
+    # store got 280 ms slower; api, which calls it, got 300 ms slower and fails, and deployed
+    # twelve minutes before. Whether api fails of its own or times out on store, the data cannot
+    # say: whoever is ranked first, nobody is paged.
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api",))
+    b.service("api", "platform", ("store",))
+    b.service("store", "identity", ())
+    for service, level, jump in (("store", 70.0, 280.0), ("api", 100.0, 300.0)):
+        b.metric(
+            service,
+            "trace.http.request.duration.p95",
+            LATENCY,
+            level=level,
+            noise=3.0,
+            step_at=ONSET,
+            jump=jump,
+            unit="ms",
+        )
+    errors(b, "api", step_at=ONSET + 10)
+    errors(b, "web", step_at=ONSET + 40)
+    b.change("api", at=ONSET - 12 * 60, change_id="9160d33", title="Refactor request validation")
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[:2] in (["api", "store"], ["store", "api"])
+    assert result.ranking[0].confidence != "high"
+    assert result.notify is None

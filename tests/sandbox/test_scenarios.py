@@ -512,3 +512,14 @@ def test_every_shape_is_the_same_in_another_process() -> None:
     }
     assert len(digests) == 1
     assert len(next(iter(digests))) == len(hashlib.sha1().hexdigest())
+
+
+@pytest.mark.parametrize("fault", ["cpu-hog", "external-outage"])
+def test_the_demo_incidents_issue_12_named_page_no_wrong_team(fault: str) -> None:
+    # `demo --fault cpu-hog --seed 2` tagged the wrong team at high confidence, and
+    # `--fault external-outage --seed 2` named a bystander: the demo's own company (60 services).
+    made = generate_scenario(seed=2, services=60, fault=fault)
+    result = rank(made.bundle)
+    assert result.notify is None or result.notify.team == made.truth.team
+    callers = {s.name for s in made.bundle.services if made.truth.root in s.depends_on}
+    assert result.ranking[0].service in {made.truth.root} | callers
