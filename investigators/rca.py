@@ -34,7 +34,9 @@ How it decides, in order:
    callers, measured against less noise at the source: a dependency whose latency is barely
    over the bar does not explain a caller's far over it. Failures are not held to that (fan-in
    and retries make callers' counts louder, and a wrong answer fails only its callers), so the
-   size of a failure never decides alone. Each caller's trouble is shared among the candidates
+   size of a failure never decides alone. A dependency's own deploy or config change shortly
+   before its callers began to fail dates its trouble even when its own series show little (a
+   wrong answer fails only its callers). Each caller's trouble is shared among the candidates
    that could explain it.
 5. **Weighing.** Each candidate: how unexplained it is, what it explains, how strong and how
    timely its own trouble is, whether it sits on the trail, whether its slow or failed calls
@@ -280,6 +282,18 @@ def _fit(
         onsets, t_effect, cause_step=cause.evidence.slack, effect_step=effect.evidence.slack
     )
     fit *= weight * clarity
+    if (
+        cause.change is not None
+        and cause.change_weight > 0
+        and effect.evidence.shows(FAILING)
+        and not cause.evidence.shows(FAILING)
+    ):
+        # A wrong answer fails only the callers: a change of its own shortly before they began
+        # to fail is when its trouble began, whatever its own series show.
+        changed = _timing_fit(
+            [cause.change.at], t_effect, cause_step=0.0, effect_step=effect.evidence.slack
+        )
+        fit = max(fit, 0.7 * changed * clarity * cause.change_weight)
     if not fit:
         return 0.0
     fit *= _relative_strength(cause.evidence, effect.evidence)
@@ -342,7 +356,7 @@ def _explain(
 ) -> None:
     """Who explains whom: each candidate's callers it accounts for, and its best explainer.
     ``named``: for each dependency, the services whose log lines name it."""
-    carriers = {n for n, c in candidates.items() if carries(c.evidence)}
+    carriers = {n for n, c in candidates.items() if carries(c.evidence) or c.change is not None}
     cycles = graph.cycles(carriers)
 
     def before(a: Candidate, b: Candidate) -> bool:

@@ -340,3 +340,29 @@ def test_a_caller_whose_slowness_its_dependency_accounts_for_is_not_paged_for() 
     assert names(result)[:2] in (["api", "store"], ["store", "api"])
     assert result.ranking[0].confidence != "high"
     assert result.notify is None
+
+
+def test_a_change_that_fails_only_its_callers_is_ranked_first() -> None:
+    # pricing was deployed and now returns wrong answers: its own errors stay flat and its cpu
+    # barely moves; api, which calls it, fails two minutes later (class 5, a code fault).
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api",))
+    b.service("api", "core", ("pricing",))
+    b.service("pricing", "revenue", ())
+    b.metric("pricing", "trace.http.request.errors", ERRORS, level=5.0, noise=0.2, unit="1/s")
+    b.metric(  # cpu a touch higher: nothing exhausted, nothing a caller would feel
+        "pricing",
+        "system.cpu.user",
+        SATURATION,
+        level=30,
+        noise=0.3,
+        step_at=ONSET,
+        jump=1.5,
+        unit="percent",
+    )
+    errors(b, "api", step_at=ONSET)
+    errors(b, "web", step_at=ONSET + 30)
+    b.change("pricing", at=ONSET - 120, change_id="f41d298", title="Bump dependencies")
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "pricing"
+    assert "api" in result.ranking[0].explains
