@@ -660,7 +660,8 @@ def _silent_suspects(
     A provider with no series (an external API, a managed service nobody exports), or one with
     only its resources (cpu, memory) measured, shows only through its callers. Such a dependency
     takes its callers' place as the suspect when what they show is calls failing or slowing
-    (clearly, not their own resources, not a change of their own), and either their log lines
+    (clearly, not their own resources, not a change of their own in the 20 minutes before: an
+    older deploy is no better an explanation than the provider), and either their log lines
     name it, or more than one of its callers is in trouble at about the same time (one fault
     below them explains them all), or it was changed shortly before they began to fail.
 
@@ -688,7 +689,7 @@ def _silent_suspects(
             if c.evidence.interface_onsets
             and not c.evidence.weak
             and c.evidence.intrinsic < THRESHOLD
-            and c.change_weight == 0.0
+            and c.change_weight < 1.0
         ]
         if clean:  # at about the same time: within a few minutes of the middle one
             middle = sorted(c.onset for c in clean)[len(clean) // 2]

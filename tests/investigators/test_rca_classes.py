@@ -366,3 +366,21 @@ def test_a_change_that_fails_only_its_callers_is_ranked_first() -> None:
     result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
     assert names(result)[0] == "pricing"
     assert "api" in result.ranking[0].explains
+
+
+def test_an_older_deploy_of_one_caller_does_not_hide_the_silent_provider_behind_them() -> None:
+    # stripe (no telemetry) fails; its three callers fail at once; one of them deployed 50
+    # minutes earlier, which is no better an explanation than the provider (class 6).
+    b = IncidentBuilder()
+    b.service("gateway", "edge", ("vendors", "plans", "consent"))
+    for caller in ("vendors", "plans", "consent"):
+        b.service(caller, f"team-{caller}", ("stripe",))
+        errors(b, caller, step_at=ONSET)
+    b.service("stripe", "payments-integrations", (), "external")
+    errors(b, "gateway", step_at=ONSET + 30)
+    b.change("vendors", at=ONSET - 50 * 60, change_id="a1b2c3d", title="Tidy handlers")
+    result = rank(
+        b.build(symptom_services=("gateway",), alert=("gateway", "trace.http.request.errors"))
+    )
+    assert names(result)[0] == "stripe"
+    assert {"vendors", "plans", "consent"} <= set(result.ranking[0].explains)
