@@ -29,6 +29,10 @@ The method, step by step:
    that shift, so a ramp is dated from its start. Candidates lie in a window the caller gives:
    around the alerting series' own onset when there is one (``around``), else around the
    detection time. The baseline is whatever history exists before the split, even two points.
+   A shift as large just before the window is older than this incident, with one exception
+   for coarse rollups: a point stamped with its bucket's start (Datadog, CloudWatch) that
+   holds the first minutes of a change shown in full at the window's first point is that
+   change's beginning, so start- and end-stamped rollups of the same data date it alike.
 
 Series sharing one time grid (most do) are scored as one matrix, and only the positions needed
 (the candidates, and a sample of at most :data:`HISTORY_POSITIONS` history positions for the
@@ -384,19 +388,27 @@ def _score_block(
         return np.where(dirs[:, None] == 0, np.abs(z), z * dirs[:, None])
 
     z = oriented(moved)
-    earlier = oriented(shift[:, history.size : skip])
-    earlier_best = (
-        np.nan_to_num(earlier, nan=-np.inf).max(axis=1) if pre.size else np.full(rows, -np.inf)
-    )
+    earlier = np.nan_to_num(oriented(shift[:, history.size : skip]), nan=-np.inf)
+    partial = np.full(rows, -np.inf)
+    if step >= COARSE and pre.size:
+        # A coarse point stamped with its bucket's start holds the first minutes of a change
+        # that shows in full one point later: when the change shows in full at the window's
+        # first point, the point just before it is the change's own beginning unless it
+        # already shows half of it (as the onset is dated).
+        partial, earlier = earlier[:, -1], earlier[:, :-1]
+    earlier_best = earlier.max(axis=1) if earlier.shape[1] else np.full(rows, -np.inf)
     # A change must also matter in size, not only stand out from a very smooth series.
     minimum = np.array([_MIN_EFFECT.get(k, 0.05) for k in kinds])[:, None] * np.abs(level)
     z = np.where(np.abs(moved) >= minimum, z, np.minimum(z, WEAK_THRESHOLD - 0.01))
-    z = np.clip(np.nan_to_num(z, nan=-np.inf), -Z_CAP, Z_CAP)
+    z = np.nan_to_num(z, nan=-np.inf)
+    full = z.max(axis=1)
+    z = np.clip(z, -Z_CAP, Z_CAP)
     best = z.argmax(axis=1)
     score = np.maximum(z[np.arange(rows), best], 0.0)
     # A shift as large just before the window began earlier: not this incident's change.
     if not growing:
-        older = earlier_best >= 0.8 * score
+        started = (best == 0) & (partial < 0.5 * full)  # the full change at the next point
+        older = (earlier_best >= 0.8 * score) | ((partial >= 0.8 * score) & ~started)
         score = np.where(older, np.minimum(score, WEAK_THRESHOLD - 0.01), score)
     # The onset. The largest shift is reached late by a growing fault, and a split shortly before
     # a step already sees it in its after-window. So: the first split over the bar, back to the

@@ -264,3 +264,42 @@ def test_values_near_the_ends_of_the_float_range_rank_without_overflow(scale: fl
     ]
     ranking = rank(bundle)  # warnings are errors here: an overflow would fail it
     assert all(np.isfinite(r.score) for r in ranking.ranking)
+
+
+@pytest.mark.parametrize("stamp", ["start", "end"])
+def test_a_5_minute_rollup_is_dated_alike_whichever_end_of_its_bucket_it_is_stamped_with(
+    stamp: str,
+) -> None:
+    # Errors of a dependency rise from 20/s to 230/s a minute before its bucket ends; the alert
+    # (a fine series of a caller) begins four minutes later. Datadog and CloudWatch stamp a
+    # bucket with its start, so the bucket holding the first minute of the rise sits just
+    # before the window a cause may lead the alert by; many exporters stamp its end.
+    rng = np.random.default_rng(3)
+    edges = DETECTED - 3 * 3600 + 300.0 * np.arange(3 * 12 + 8)
+    began = DETECTED - 660.0
+    busy = np.clip((edges + 300.0 - began) / 300.0, 0.0, 1.0)  # share of each bucket in trouble
+    values = 20.0 + 210.0 * busy + rng.normal(0.0, 0.5, edges.size)
+    times = edges if stamp == "start" else edges + 300.0
+    series = Series("bids", "errors", MetricKind.ERRORS, times, values)
+    alert_onset = began + 240.0
+    (result,) = score_series([series], detected_at=DETECTED, around=alert_onset)
+    assert result.anomalous
+    assert result.onset is not None and abs(result.onset - began) <= 300.0
+
+
+def test_a_spike_just_before_the_window_still_marks_a_5_minute_rollup_as_older() -> None:
+    # The same series, but the point just before the window is a spike that falls back at once
+    # and the shift inside the window comes later: not a bucket holding a change's first
+    # minutes, so the earlier rule (a shift as large before the window is older) holds.
+    rng = np.random.default_rng(4)
+    times = DETECTED - 3 * 3600 + 300.0 * np.arange(3 * 12 + 8)
+    alert_onset = DETECTED - 300.0
+    values = 20.0 + rng.normal(0.0, 0.5, times.size)
+    values[np.searchsorted(times, alert_onset - 300.0) - 1] = 200.0  # the spike
+    values[times >= alert_onset + 600.0] += 30.0  # a later, smaller shift
+    (result,) = score_series(
+        [Series("bids", "errors", MetricKind.ERRORS, times, values)],
+        detected_at=DETECTED,
+        around=alert_onset,
+    )
+    assert not result.anomalous
