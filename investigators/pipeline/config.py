@@ -51,7 +51,9 @@ class PipelineConfig(BaseModel):
     retries: int = Field(default=2, ge=0, description="extra tries of a transiently failing job")
     retry_backoff: tuple[int, ...] = (1, 3)
     deep_dive_top: int = Field(default=3, ge=0, description="candidates looked at closely")
-    baseline: float = Field(default=2 * 3600.0, gt=0, description="history fetched, seconds")
+    # The engine dates a memory leak up to two hours before the alert and wants history
+    # before that to compare with.
+    baseline: float = Field(default=3 * 3600.0, gt=0, description="history fetched, seconds")
     lookahead: float = Field(default=30 * 60.0, gt=0, description="seconds after the start")
     sweep_interval: float = Field(default=600.0, ge=60, description="seconds between sweeps")
     sweep_mention: str = Field(

@@ -42,6 +42,7 @@ from investigators.pipeline.investigation import (
     SourceResult,
     finding_id,
 )
+from investigators.rca import CHANGE_WINDOW
 from investigators.redact import redact
 
 T = TypeVar("T")
@@ -371,7 +372,9 @@ async def _scan_changes(
 ) -> Out:
     assert isinstance(github, GitHubChanges)
     repos = {s.github_repo: s.name for s in catalog.services.values() if s.github_repo}
-    since = _when(plan.window_start)
+    # A deploy counts against trouble that began up to CHANGE_WINDOW after it, and trouble may
+    # begin as early as the history does.
+    since = _when(plan.window_start - CHANGE_WINDOW)
     found = await q(
         f"github deployments of {len(repos)} repositories",
         github.changes(sorted(repos), since, kinds={"deployments"}),
