@@ -166,6 +166,10 @@ def make_scope(catalog: Catalog, named: list[str]) -> Scope:
     undirected = graph.to_undirected(as_view=True)
     for name in resolved:
         around |= set(nx.single_source_shortest_path_length(undirected, name, NEIGHBOURHOOD))
+        # And everything it depends on, however deep: the cause of what a named service shows
+        # is it or something below it, and the logs on the way down name that something
+        # ("timeout calling maps-provider").
+        around |= nx.descendants(graph, name)
     everything = list(catalog.services)
     return Scope(
         named=resolved,
