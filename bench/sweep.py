@@ -65,6 +65,7 @@ from investigators.pipeline.store import MemoryStore  # noqa: E402
 from investigators.pipeline.sweep import sweep_once  # noqa: E402
 from investigators.rca import Analysis, RcaResult, analyse  # noqa: E402
 from investigators.sweep import MIN_SCORE, SUSTAINED, Action, SweepRecord  # noqa: E402
+from sandbox.children import die_with_parent  # noqa: E402
 from sandbox.elastic import replace_logs, running_noida  # noqa: E402
 from sandbox.faults import REQUESTS  # noqa: E402
 from sandbox.logs import synthesize_logs  # noqa: E402
@@ -451,7 +452,9 @@ def run(
         Standins(start.bundle, noida) as standins,
     ):
         world = World(noida, standins, Path(tmp), max_docs=max_docs)
-        with ProcessPoolExecutor(max(jobs, 1), mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max(jobs, 1), mp_context=get_context("spawn"), initializer=die_with_parent
+        ) as pool:
             # The quiet days run alongside the fault scenarios, each in a process of its own.
             pending = [
                 pool.submit(quiet_job, seed, services, interval, max_docs)

@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp import web
 from elasticsearch import AsyncElasticsearch, helpers
 
+from sandbox.children import die_with_parent
 from sandbox.faults import RecordedRequest, free_port, install_faults
 
 ECS_MAPPINGS: dict[str, Any] = {
@@ -91,6 +92,8 @@ class NoidaServer:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Gone with whatever started it, even a benchmark killed without clean-up.
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
