@@ -33,6 +33,8 @@ The method, step by step:
    for coarse rollups: a point stamped with its bucket's start (Datadog, CloudWatch) that
    holds the first minutes of a change shown in full at the window's first point is that
    change's beginning, so start- and end-stamped rollups of the same data date it alike.
+   Memory-like series also say how high they got (held three points, so a spike does not
+   count) and when they neared it: a leak hurts when it runs out, not when it begins.
 
 Series sharing one time grid (most do) are scored as one matrix, and only the positions needed
 (the candidates, and a sample of at most :data:`HISTORY_POSITIONS` history positions for the
@@ -41,6 +43,7 @@ spread) are computed, so thousands of services cost a few vectorised passes.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections import defaultdict
@@ -113,6 +116,10 @@ class SeriesAnomaly:
     direction: int  # +1 worse when up, -1 worse when down
     #: A client-side series counted as the dependency it watches: the caller that measured it.
     seen_from: str | None = None
+    #: Memory-like series: the highest value reached from the onset to the window's end, and
+    #: when it first came near it. A leak hurts when it runs out, not when it begins.
+    reached: float | None = None
+    reached_at: float | None = None
 
     @property
     def resolution(self) -> float:
@@ -521,9 +528,14 @@ def score_series(
             lead = LEAK_LEAD if growing else LEAD if step < COARSE else step
             own = (around - lead, window[1] + step)
         block = _score_block(times, matrix, kinds, own, growing=growing)
+        reached, reached_at = (
+            _reached(times, matrix, block.onset, block.level, own[1]) if growing else (None, None)
+        )
         for i, m in enumerate(members):
             onset = float(block.onset[i])
             level, current = float(block.level[i]), float(block.current[i])
+            top = float(reached[i]) if reached is not None else math.nan
+            top_at = float(reached_at[i]) if reached_at is not None else math.nan
             results.append(
                 SeriesAnomaly(
                     series=m,
@@ -533,6 +545,33 @@ def score_series(
                     level=level,
                     current=current,
                     direction=_direction(m.kind) or (1 if current >= level else -1),
+                    reached=top if math.isfinite(top) else None,
+                    reached_at=top_at if math.isfinite(top_at) else None,
                 )
             )
     return results
+
+
+#: A leak has run out once it comes this close to the highest value it reached (share of rise).
+NEAR_TOP = 0.9
+
+
+def _reached(
+    times: np.ndarray, values: np.ndarray, onset: np.ndarray, level: np.ndarray, end: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the highest value from its onset to ``end`` held for three points in a row (a
+    spike does not count), and when it first came within :data:`NEAR_TOP` of that rise (NaN
+    without an onset)."""
+    with np.errstate(invalid="ignore"):
+        inside = (times[None, :] >= onset[:, None]) & (times[None, :] <= end)
+    held = np.where(inside, values, -np.inf)
+    held = np.nan_to_num(held, nan=-np.inf)
+    if held.shape[1] >= 3:
+        held = np.minimum(np.minimum(held[:, :-2], held[:, 1:-1]), held[:, 2:])
+    top = held.max(axis=1) if held.shape[1] else np.full(values.shape[0], -np.inf)
+    with np.errstate(invalid="ignore", over="ignore"):  # values near the float range's ends
+        bar = (1.0 - NEAR_TOP) * level + NEAR_TOP * top
+        near = inside & (values >= bar[:, None])
+    found = near.any(axis=1) & np.isfinite(top)
+    at = np.where(found, times[near.argmax(axis=1)] if times.size else np.nan, np.nan)
+    return np.where(found, top, np.nan), at

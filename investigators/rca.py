@@ -25,7 +25,8 @@ How it decides, in order:
    trail; other dependencies count less, callers and bystanders least.
 4. **Symptoms explained by causes.** An anomalous service is explained by an anomalous
    dependency whose trouble began no later (within the resolution of both) and is large enough
-   to account for it: a caller waits a few calls' worth of a dependency's extra latency, a
+   to account for it (a leak's trouble reaches callers when it runs out, nearing the highest it
+   got, not when it began): a caller waits a few calls' worth of a dependency's extra latency, a
    dependency that only got slower does not fail a caller that fails (short of timeouts, or of
    the caller's logs naming it), nor one that fails fast slow a caller down. Sizes are
    compared like with like: means add up along calls and percentiles do not, so a dependency's

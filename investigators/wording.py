@@ -69,6 +69,10 @@ def shift(a: SeriesAnomaly, *, anchor: Anchor | None = None, named: bool = True)
         text += f" since {clock(a.onset)}"
         if anchor is not None:
             text += f", {relative(a.onset, anchor.at, anchor.what)}"
+    if a.reached is not None and a.reached_at is not None and a.reached > a.current:
+        top = quantity(a.reached, s.unit, step=step)
+        if top != now:  # a leak: how full it got, and when
+            text += f", {top} by {clock(a.reached_at)}"
     return text
 
 

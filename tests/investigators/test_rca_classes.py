@@ -384,3 +384,42 @@ def test_an_older_deploy_of_one_caller_does_not_hide_the_silent_provider_behind_
     )
     assert names(result)[0] == "stripe"
     assert {"vendors", "plans", "consent"} <= set(result.ranking[0].explains)
+
+
+def _leak(service: str, *, began: float, crashed: float, seed: int) -> Series:
+    """Memory that leaks from ``began`` until it nears full at ``crashed``, then restarts and
+    fills up again every few minutes (a pod killed for using too much memory)."""
+    base = noisy_series(
+        service=service,
+        name="container.memory.usage_pct",
+        kind=SATURATION,
+        level=45.0,
+        noise=0.3,
+        unit="percent",
+        seed=seed,
+    )
+    t = base.times
+    ramp = np.clip((t - began) / (crashed - began), 0.0, 1.0) * 47.0
+    cycle = ((t - crashed) % 240.0) / 240.0 * 30.0 + 60.0  # 60% after a restart, up to 90%
+    values = np.where(t < crashed, base.values + ramp, cycle)
+    return Series(service, base.name, SATURATION, t, values, unit="percent")
+
+
+def test_a_leak_is_dated_from_when_it_ran_out_not_when_it_began() -> None:
+    # cache-svc measures only its cpu and memory: a leak from 95 min before the alert fills
+    # its memory until the pod is killed, 3 minutes before the alert, and restarts again and
+    # again. Its caller api begins to fail then. The leak's beginning, an hour and a half before
+    # anything else, is not when its callers felt it; running out is.
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api",))
+    b.service("api", "core", ("cache-svc", "db"))
+    b.service("cache-svc", "caching", ())
+    b.service("db", "dba", (), "database")
+    b.metrics.append(_leak("cache-svc", began=DETECTED - 95 * 60, crashed=ONSET - 60, seed=5))
+    b.metric("cache-svc", "system.cpu.user", SATURATION, level=30.0, noise=1.0, unit="percent")
+    errors(b, "api", step_at=ONSET)
+    errors(b, "web", step_at=ONSET + 30)
+    errors(b, "db", step_at=None)
+    bundle = b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
+    result = rank(bundle)
+    assert names(result)[0] == "cache-svc"
