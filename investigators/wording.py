@@ -48,6 +48,10 @@ def _is_percent(a: SeriesAnomaly) -> bool:
     return (a.series.unit or "").lower() in ("percent", "%", "pct", "percentage")
 
 
+#: A leak's highest point is worth saying when it came this long after its onset (seconds).
+LEAK_NEWS_AFTER = 5 * 60.0
+
+
 def shift(a: SeriesAnomaly, *, anchor: Anchor | None = None, named: bool = True) -> str:
     """One series' change in words: ``p95 latency 226 ms, up from 72 ms (×3.1) since 15:41
     UTC, 2 min before the alert``; ``named=False`` leaves out what it measures."""
@@ -69,10 +73,15 @@ def shift(a: SeriesAnomaly, *, anchor: Anchor | None = None, named: bool = True)
         text += f" since {clock(a.onset)}"
         if anchor is not None:
             text += f", {relative(a.onset, anchor.at, anchor.what)}"
-    if a.reached is not None and a.reached_at is not None and a.reached > a.current:
-        top = quantity(a.reached, s.unit, step=step)
-        if top != now:  # a leak: how full it got, and when
-            text += f", {top} by {clock(a.reached_at)}"
+    # A leak: how full it got, and when, where that says more than where it began.
+    if (
+        a.reached is not None
+        and a.reached_at is not None
+        and a.onset is not None
+        and a.reached_at - a.onset >= LEAK_NEWS_AFTER
+        and a.reached - a.current >= 0.25 * abs(a.current - a.level)
+    ):
+        text += f", {quantity(a.reached, s.unit, step=step)} by {clock(a.reached_at)}"
     return text
 
 

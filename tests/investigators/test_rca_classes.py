@@ -3,6 +3,8 @@ first on each, and page nobody when it cannot tell."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from synth import DETECTED, IncidentBuilder, noisy_series
 
@@ -423,3 +425,6 @@ def test_a_leak_is_dated_from_when_it_ran_out_not_when_it_began() -> None:
     bundle = b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
     result = rank(bundle)
     assert names(result)[0] == "cache-svc"
+    # The reasons say how full it got and when, not only where it began.
+    said = "; ".join(result.ranking[0].reasons)
+    assert re.search(r"memory \d+%, up from \d+% since [\d:]+ UTC, (8\d|9\d)% by [\d:]+ UTC", said)
