@@ -232,7 +232,8 @@ def _magnitude_fit(
     little worse under a caller that got much worse. A slow dependency can also make callers
     fail by timing out, so errors are only bounded when the cause is not slower; and a
     dependency that only fails (fast) hardly explains a caller that only got slower, nor one
-    that only got slower (short of timeouts, with its resources fine) a caller that only fails,
+    that only got slower (short of timeouts, with its resources fine when the caller's trouble
+    began) a caller that only fails,
     or whose failures are what the alert shows; unless the caller's own log lines name it
     ("timeout calling segment"): then they say its calls to it are what fails.
     """
@@ -260,7 +261,7 @@ def _magnitude_fit(
     if (
         cause.shows((MetricKind.LATENCY,))
         and not cause.shows(FAILING)
-        and cause.intrinsic < THRESHOLD
+        and not _own_trouble_first(cause, effect)
         and effect.shows(FAILING)
         and (failures_matter or not effect.shows((MetricKind.LATENCY,)))
         and (slower or 0.0) < TIMEOUT_MS
@@ -268,6 +269,17 @@ def _magnitude_fit(
     ):
         fit = min(fit, 0.1)  # calls a little slower do not fail a caller that did not slow down
     return fit
+
+
+def _own_trouble_first(cause: ServiceEvidence, effect: ServiceEvidence) -> bool:
+    """Whether the cause's own resources (cpu, memory, connections) were in trouble by the time
+    the effect's began: then its slowness may be the least of what its callers met."""
+    felt, _ = effect.felt_onsets()
+    return bool(
+        cause.intrinsic >= THRESHOLD
+        and cause.intrinsic_onsets
+        and (not felt or cause.intrinsic_onsets[0] <= felt[0] + ONSET_TOLERANCE)
+    )
 
 
 def _fit(

@@ -428,3 +428,27 @@ def test_a_leak_is_dated_from_when_it_ran_out_not_when_it_began() -> None:
     # The reasons say how full it got and when, not only where it began.
     said = "; ".join(result.ranking[0].reasons)
     assert re.search(r"memory \d+%, up from \d+% since [\d:]+ UTC, (8\d|9\d)% by [\d:]+ UTC", said)
+
+
+def test_a_cache_a_little_slower_with_memory_to_spare_does_not_fail_its_caller() -> None:
+    # api fails on its own (a code fault). Four minutes earlier its cache got 1.3 ms slower,
+    # and four minutes after api the cache's memory rose from 38% to 51%: far from full. Calls a
+    # little slower fail nobody, and a resource with room left exhausts nothing (class 5).
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api",))
+    b.service("api", "core", ("cache",))
+    b.service("cache", "platform", (), "cache")
+    b.metric(
+        "cache", "cache.latency.p95", LATENCY, level=1.9, noise=0.05, unit="ms",
+        step_at=ONSET - 240, jump=1.3,
+    )  # fmt: skip
+    b.metric(
+        "cache", "cache.memory", SATURATION, level=38.0, noise=0.3, unit="percent",
+        step_at=ONSET + 240, jump=13.0,
+    )  # fmt: skip
+    errors(b, "api", step_at=ONSET)
+    errors(b, "web", step_at=ONSET + 30)
+    bundle = b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
+    result = rank(bundle)
+    assert names(result)[0] == "api"
+    assert result.notify is None or result.notify.team == "core"
