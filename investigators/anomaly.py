@@ -139,6 +139,16 @@ class SeriesAnomaly:
             return float("inf") if abs(self.current) > 1e-9 else 1.0
         return self.current / self.level
 
+    @property
+    def worst(self) -> float:
+        """How bad it got: the value after the onset, or for a leak the highest it reached."""
+        return max(self.current, self.reached) if self.reached is not None else self.current
+
+    @property
+    def hurt_at(self) -> float | None:
+        """When its trouble could reach callers: the onset, or for a leak when it ran out."""
+        return self.reached_at if self.reached_at is not None else self.onset
+
 
 class Unscorable(ValueError):
     """A series that cannot be scored even after cleaning; the others go on."""

@@ -114,7 +114,7 @@ class ServiceEvidence:
         return any(
             a.anomalous
             and is_intrinsic(a.series.name, a.series.kind)
-            and ((a.series.unit or "").lower() not in _PERCENT or worst(a) >= EXHAUSTED_PERCENT)
+            and ((a.series.unit or "").lower() not in _PERCENT or a.worst >= EXHAUSTED_PERCENT)
             for a in self.anomalies
         )
 
@@ -279,18 +279,8 @@ def _own_resource(a: SeriesAnomaly) -> bool:
     if not is_intrinsic(a.series.name, a.series.kind):
         return False
     if (a.series.unit or "").lower() in _PERCENT:
-        return abs(worst(a) - a.level) >= RESOURCE_POINTS
+        return abs(a.worst - a.level) >= RESOURCE_POINTS
     return True
-
-
-def worst(a: SeriesAnomaly) -> float:
-    """How bad it got: the value after the onset, or for a leak the highest it reached."""
-    return max(a.current, a.reached) if a.reached is not None else a.current
-
-
-def hurt_at(a: SeriesAnomaly) -> float | None:
-    """When its trouble could reach callers: the onset, or for a leak when it ran out."""
-    return a.reached_at if a.reached_at is not None else a.onset
 
 
 def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, ServiceEvidence]:
@@ -314,7 +304,7 @@ def collect_evidence(bundle: Bundle, lead: Lead | None = None) -> dict[str, Serv
             a.onset for a in started if a.onset is not None and a.series.kind in INTERFACE
         )
         ev.intrinsic_onsets = sorted(
-            t for a in started if _own_resource(a) and (t := hurt_at(a)) is not None
+            t for a in started if _own_resource(a) and (t := a.hurt_at) is not None
         )
         ev.faint_onsets = sorted(
             a.onset
