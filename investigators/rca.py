@@ -586,7 +586,6 @@ def analyse(bundle: Bundle) -> Analysis:
     for c in order:
         c.score = round(min(1.0, c.raw / 1.2), 3)
     blind = [] if top in silent else _blind_spots(top, evidence, graph, anomalous)
-    blind = [(dep, kind) for dep, kind in blind if all(dep != c.evidence.name for c in silent)]
     top.confidence = _confidence(
         top, margin=margin, declared=declared, late=top.onset - detected > 15 * 60
     )
@@ -633,8 +632,10 @@ def analyse(bundle: Bundle) -> Analysis:
         for c in order
     ]
     # A dependency we cannot see into is a suspect of its own, a little behind the one it may
-    # hide (and ranked by that score like any other).
-    for dep in sorted({dep for dep, _ in blind}):
+    # hide (and ranked by that score like any other); one already suspected through its
+    # callers is listed once, where that put it.
+    listed = {c.evidence.name for c in silent}
+    for dep in sorted({dep for dep, _ in blind} - listed):
         kinds = ", ".join(kind for d, kind in blind if d == dep)
         ranking.append(
             RankedService(

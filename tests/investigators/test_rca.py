@@ -421,3 +421,35 @@ def test_a_config_change_counts_like_a_deploy() -> None:
 def test_the_same_bundle_ranks_the_same_every_time() -> None:
     first, second = rank(db_saturation()), rank(db_saturation())
     assert first.document() == second.document()
+
+
+def test_a_blind_dependency_suspected_lower_down_still_keeps_the_suspect_from_being_tagged() -> None:
+    # ``api`` fails and was deployed 10 minutes before; ``worker`` below it shows only cpu and
+    # memory, was reconfigured 4 minutes before, and its other caller ``batch`` fails too.
+    # ``worker`` is suspected through ``batch`` (ranked where that puts it), but it can still
+    # hide what ``api`` shows: nobody is tagged, and the reason says why.
+    b = IncidentBuilder()
+    b.service("web", "web", ("api",))
+    b.service("api", "core", ("worker",))
+    b.service("batch", "data", ("worker",))
+    b.service("worker", "jobs", ())
+    for svc, level in (("api", 2), ("web", 2), ("batch", 1)):
+        b.metric(
+            svc,
+            "trace.http.request.errors",
+            ERRORS,
+            level=level,
+            counts=True,
+            step_at=ONSET + (60 if svc == "web" else 0),
+            jump=40 if svc != "batch" else 6,
+        )
+    b.metric("worker", "system.cpu.user", SATURATION, level=30)
+    b.metric("worker", "container.memory.usage_pct", SATURATION, level=40)
+    b.change("api", at=ONSET - 600, change_id="api-deploy")
+    b.change("worker", at=ONSET - 240, change_id="w-flag", kind=ChangeKind.CONFIG)
+    result = rank(b.build(symptom_services=("web",)))
+    assert names(result)[0] == "api"
+    assert "worker" in names(result)
+    assert names(result).count("worker") == 1
+    assert result.notify is None
+    assert "worker (no latency or errors data)" in reasons_of(result, "api")
