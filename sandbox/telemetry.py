@@ -250,7 +250,11 @@ class Collector:
         if rng.random() < 0.25:  # short spikes, from nothing in particular
             for _ in range(int(rng.integers(1, 4))):
                 i = int(rng.integers(values.size))
-                values[i : i + int(rng.integers(1, 4))] *= rng.uniform(2, 6)
+                at = slice(i, i + int(rng.integers(1, 4)))
+                if kind is MetricKind.AVAILABILITY:  # a spike of failures: never above 100%
+                    values[at] = 100 - (100 - values[at]) * rng.uniform(2, 6)
+                else:
+                    values[at] *= rng.uniform(2, 6)
         weights = self.grid.weights
         res = float(
             rng.choice(

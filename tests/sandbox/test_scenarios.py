@@ -346,6 +346,20 @@ def test_partial_coverage_most_services_only_cpu_and_memory() -> None:
         )
 
 
+def test_availability_stays_between_0_and_100_percent_spikes_included() -> None:
+    # Random spikes multiply a series; on availability a spike is a burst of failures, never
+    # more than 100% served.
+    seen = 0
+    for seed in range(1000, 1012):
+        sc = generate_scenario(seed=seed, services=60, fault="bad-deploy", shape="partial")
+        for m in sc.bundle.metrics:
+            if m.kind is MetricKind.AVAILABILITY:
+                seen += 1
+                values = m.values[np.isfinite(m.values)]
+                assert values.size and values.min() >= 0 and values.max() <= 100, m.name
+    assert seen
+
+
 def test_a_fault_on_pods_shows_on_only_some_of_them() -> None:
     rng = np.random.default_rng(1)
     fault = np.where(np.arange(200) >= 100, 50.0, 0.0)
