@@ -295,16 +295,11 @@ def _fit(
         onsets, t_effect, cause_step=cause.evidence.slack, effect_step=effect.evidence.slack
     )
     fit *= weight * clarity
-    if (
-        cause.change is not None
-        and cause.change_weight > 0
-        and effect.evidence.shows(FAILING)
-        and not cause.evidence.shows(FAILING)
-    ):
+    if (change := _changed_under(cause, effect)) is not None:
         # A wrong answer fails only the callers: a change of its own shortly before they began
         # to fail is when its trouble began, whatever its own series show.
         changed = _timing_fit(
-            [cause.change.at], t_effect, cause_step=0.0, effect_step=effect.evidence.slack
+            [change.at], t_effect, cause_step=0.0, effect_step=effect.evidence.slack
         )
         fit = max(fit, 0.7 * changed * clarity * cause.change_weight)
     if not fit:
@@ -313,6 +308,19 @@ def _fit(
     return fit * _magnitude_fit(
         cause.evidence, effect.evidence, failures_matter=failures_matter, said=said
     )
+
+
+def _changed_under(cause: Candidate, effect: Candidate) -> Change | None:
+    """The cause's change, when it may have failed the effect by a wrong answer: it changed
+    shortly before, and the effect fails where the cause does not."""
+    if (
+        cause.change is not None
+        and cause.change_weight > 0
+        and effect.evidence.shows(FAILING)
+        and not cause.evidence.shows(FAILING)
+    ):
+        return cause.change
+    return None
 
 
 def _carries_latency(dep: Candidate, caller: Candidate) -> bool:
@@ -397,7 +405,11 @@ def _explain(
             if effect is None:
                 continue
             fit = cause.fits[caller] if caller in cause.fits else fits(cause, effect)
-            plausible = fit * _saturating(cause.evidence.strength, 6.0)
+            clear = _saturating(cause.evidence.strength, 6.0)
+            if _changed_under(cause, effect) is not None:
+                # A wrong answer hardly shows on the service itself: its change is the evidence.
+                clear = max(clear, cause.change_weight)
+            plausible = fit * clear
             # A propagated fault is measured at its source against less noise than at its
             # callers: a cause barely over the bar does not explain away a caller far over it.
             plausible *= 0.8 if cause.evidence.weak else 1.0

@@ -423,7 +423,9 @@ def test_the_same_bundle_ranks_the_same_every_time() -> None:
     assert first.document() == second.document()
 
 
-def test_a_blind_dependency_suspected_lower_down_still_keeps_the_suspect_from_being_tagged() -> None:
+def test_a_blind_dependency_suspected_lower_down_still_keeps_the_suspect_from_being_tagged() -> (
+    None
+):
     # ``api`` fails and was deployed 10 minutes before; ``worker`` below it shows only cpu and
     # memory, was reconfigured 4 minutes before, and its other caller ``batch`` fails too.
     # ``worker`` is suspected through ``batch`` (ranked where that puts it), but it can still
@@ -453,3 +455,38 @@ def test_a_blind_dependency_suspected_lower_down_still_keeps_the_suspect_from_be
     assert names(result).count("worker") == 1
     assert result.notify is None
     assert "worker (no latency or errors data)" in reasons_of(result, "api")
+
+
+def test_a_wrong_answer_after_a_deploy_is_blamed_on_the_deployed_dependency() -> None:
+    # ``pricing`` was deployed 6 minutes before ``checkout`` began failing 30 times as often;
+    # ``pricing`` itself shows only a faint cpu rise and no errors of its own (it answers,
+    # wrongly). Its deploy dates its trouble and explains its caller's failures away.
+    b = IncidentBuilder()
+    b.service("web", "web", ("checkout",))
+    b.service("checkout", "payments", ("pricing",))
+    b.service("pricing", "catalog", ())
+    b.metric(
+        "checkout",
+        "trace.http.request.errors",
+        ERRORS,
+        level=1,
+        counts=True,
+        step_at=ONSET,
+        jump=30,
+    )
+    b.metric(
+        "web",
+        "trace.http.request.errors",
+        ERRORS,
+        level=2,
+        counts=True,
+        step_at=ONSET + 60,
+        jump=25,
+    )
+    b.metric("pricing", "trace.http.request.errors", ERRORS, level=3, counts=True)
+    b.metric("pricing", "system.cpu.user", SATURATION, level=30, noise=1.0, step_at=ONSET, jump=2.5)
+    b.change("pricing", at=ONSET - 360, change_id="pr-991", title="Round prices per locale")
+    result = rank(b.build(symptom_services=("web",)))
+    assert names(result)[0] == "pricing"
+    assert "deploy pr-991" in reasons_of(result, "pricing")
+    assert "pricing" in reasons_of(result, "checkout")  # a symptom of it
