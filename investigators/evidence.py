@@ -375,15 +375,22 @@ def _names(text: str, candidates: Iterable[str]) -> list[str]:
     return found
 
 
+#: A caller's dependencies that turned bad within this many seconds of each other did so at
+#: once: the caller's own trouble, not theirs (see :func:`seen_from_callers`).
+AT_ONCE = 300.0
+
+
 def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[SeriesAnomaly]:
     """Client-side series moved to the dependency they watch.
 
     A caller's series that names one of its dependencies (``client.maps-provider.duration``,
     ``http_client_errors{peer="invoices"}``) measures that dependency from outside: a network
     fault, or a provider with no telemetry of its own, shows there first. Such series count as
-    the dependency's. Except when several of one caller's dependencies turn bad at once (and
-    not merely one through another): one caller in trouble (starved of cpu, out of threads)
-    sees all its calls slow down, so those stay its own.
+    the dependency's. Except when several of one caller's dependencies turn bad at once (within
+    :data:`AT_ONCE` of each other, and not merely one through another): one caller in trouble
+    (starved of cpu, out of threads) sees all its calls slow down, so those stay its own. One
+    that went bad minutes before the rest is its dependency's; what followed may be the caller
+    running out of threads while it waited.
     """
     graph = CallGraph.of(bundle.services)
     deps = graph.calls
@@ -394,17 +401,32 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
             peer[i] = named[0]
     if not peer:
         return scored
-    troubled: dict[str, set[str]] = {}
+    # Per caller, when each watched dependency first turned bad (and how coarsely measured).
+    began: dict[str, dict[str, tuple[float, float]]] = {}
     for i, dep in peer.items():
-        if scored[i].anomalous:
-            troubled.setdefault(scored[i].series.service, set()).add(dep)
+        a = scored[i]
+        if a.anomalous and a.onset is not None:
+            seen = began.setdefault(a.series.service, {})
+            first, step = seen.get(dep, (math.inf, 0.0))
+            seen[dep] = (min(first, a.onset), max(step, a.resolution))
     # Dependencies in trouble because one of them calls another are one trouble, not several.
-    for caller, deps_seen in troubled.items():
-        troubled[caller] = {d for d in deps_seen if not (graph.below(d) & deps_seen)}
+    for caller, deps_seen in began.items():
+        began[caller] = {
+            d: t for d, t in deps_seen.items() if not (graph.below(d) & set(deps_seen))
+        }
+
+    def at_once(caller: str, dep: str) -> bool:
+        # Another of the caller's dependencies turned bad at about the same time as this one.
+        seen = began.get(caller, {})
+        if dep not in seen:
+            return len(seen) > 1
+        at, step = seen[dep]
+        return any(abs(t - at) <= AT_ONCE + max(step, s) for d, (t, s) in seen.items() if d != dep)
+
     out = []
     for i, a in enumerate(scored):
         watched = peer.get(i)
-        if watched is None or len(troubled.get(a.series.service, ())) > 1:
+        if watched is None or at_once(a.series.service, watched):
             out.append(a)
         else:
             out.append(

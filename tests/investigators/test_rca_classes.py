@@ -452,3 +452,42 @@ def test_a_cache_a_little_slower_with_memory_to_spare_does_not_fail_its_caller()
     result = rank(bundle)
     assert names(result)[0] == "api"
     assert result.notify is None or result.notify.team == "core"
+
+
+def two_watched_dependencies(*, apart: float) -> Bundle:
+    """``web`` watches its calls to ``api`` and ``search`` (client-side errors); the one to
+    ``search`` turned bad ``apart`` seconds before the one to ``api``, just before web failed."""
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api", "search"))
+    b.service("api", "core", ())
+    b.service("search", "discovery", ())
+    errors(b, "web", step_at=ONSET + 20)
+    for dep, at in (("api", ONSET - 60), ("search", ONSET - 60 - apart)):
+        b.metric(
+            "web", f"client.{dep}.errors", ERRORS, level=1.0, counts=True, step_at=at, jump=30.0
+        )
+    return b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
+
+
+def watched_from(bundle: Bundle, dep: str) -> list[str]:
+    """The callers whose anomalous client-side series count as ``dep``'s."""
+    return [
+        a.seen_from or ""
+        for a in analyse(bundle).evidence[dep].anomalies
+        if a.seen_from and a.anomalous
+    ]
+
+
+def test_a_dependency_that_went_bad_minutes_apart_from_the_callers_others_is_its_own() -> None:
+    # Client-side errors of search rose 8 minutes before those of api: not one caller's
+    # trouble with all its calls at once, but two dependencies of its own, each seen by it.
+    bundle = two_watched_dependencies(apart=480)
+    assert watched_from(bundle, "api") == ["web"]
+    assert watched_from(bundle, "search") == ["web"]
+    assert names(rank(bundle))[0] == "api"
+
+
+def test_dependencies_that_went_bad_together_stay_the_callers_own_trouble() -> None:
+    bundle = two_watched_dependencies(apart=60)
+    assert watched_from(bundle, "api") == []
+    assert watched_from(bundle, "search") == []
