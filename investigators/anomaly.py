@@ -73,6 +73,9 @@ AFTER_WINDOW = 5 * 60.0
 SHORT_HISTORY_SHARE = 0.05
 #: How many history positions calibrate the spread at most (evenly sampled).
 HISTORY_POSITIONS = 64
+#: Back to its level this long (seconds) before detection, an episode of the alert's series
+#: had ended: what followed is another one (see :func:`score_current`).
+RECOVERED = 3 * 60.0
 #: How far before and after the leading onset two series are compared for moving together (s).
 COMOVE_BEFORE = 10 * 60.0
 COMOVE_AFTER = 30 * 60.0
@@ -450,6 +453,55 @@ def _score_block(
     onset = np.where(score >= WEAK_THRESHOLD, times[candidates][start], np.nan)
     current = after_at[:, skip:][np.arange(rows), best]
     return _Block(score, score, onset, base, current)
+
+
+def score_current(series: Iterable[Series], *, detected_at: float) -> list[SeriesAnomaly]:
+    """Score series for what is wrong at detection (the alert's, the symptoms').
+
+    Like :func:`score_series`, with one more question: had the shift found ended before the
+    alert fired? Back to back, the largest shift in the window can be an earlier episode, the
+    series back within half of it for :data:`RECOVERED` or more before detection. The points
+    up to that episode's end are then another regime: the series is scored again on what
+    follows, and a later shift over the bar is the one taken. Without one, the first answer
+    stands.
+    """
+    listed = list(series)
+    first = score_series(listed, detected_at=detected_at)
+    out = []
+    for a in first:
+        end = _episode_end(a, detected_at)
+        if end is not None:
+            keep = a.series.times > end
+            later = replace(a.series, times=a.series.times[keep], values=a.series.values[keep])
+            again = score_series([later], detected_at=detected_at)
+            if again and again[0].anomalous:
+                a = replace(again[0], series=a.series)
+        out.append(a)
+    return out
+
+
+def _episode_end(a: SeriesAnomaly, detected_at: float) -> float | None:
+    """When the shift ``a`` found had ended before ``detected_at``, if it had: the last point
+    still showing half of it before the series stayed back for :data:`RECOVERED` (and at least
+    two points). None when it lasted (or cannot be told)."""
+    # Faint or set aside as older than the window (scored just under the lower bar) count too:
+    # an episode that began before the window and ended before detection is one of those.
+    if a.score < WEAK_THRESHOLD - 0.01 or is_leaky(a.series.name, a.series.kind):
+        return None
+    began = a.onset if a.onset is not None else detected_at - LOOKBACK
+    worse = a.direction or 1
+    shift = (a.current - a.level) * worse
+    times, values = a.series.times, a.series.values
+    inside = (times >= began) & (times < detected_at) & np.isfinite(values)
+    if shift <= 0 or began >= detected_at or np.count_nonzero(inside) < 3:
+        return None
+    t, bad = times[inside], (values[inside] - a.level) * worse >= 0.5 * shift
+    for i in np.flatnonzero(bad[:-1] & ~bad[1:]):  # each point after which it came back
+        back = np.flatnonzero(bad[i + 1 :])
+        stop = i + 1 + int(back[0]) if back.size else t.size
+        if stop - (i + 1) >= 2 and t[stop - 1] - t[i + 1] >= RECOVERED - 1e-9:
+            return float(t[i])
+    return None
 
 
 def comovement(lead: SeriesAnomaly, other: SeriesAnomaly, *, around: float) -> float:

@@ -14,6 +14,7 @@ from investigators.anomaly import (
     WEAK_THRESHOLD,
     SeriesAnomaly,
     is_intrinsic,
+    score_current,
     score_series,
 )
 from investigators.bundle import Bundle, Change, MetricKind
@@ -248,18 +249,18 @@ def find_lead(bundle: Bundle) -> Lead:
     alert = bundle.incident.alert
     if alert is not None:
         named = [m for m in bundle.metrics if m.service == alert.service and m.name == alert.metric]
-        scored = score_series(named, detected_at=detected)
+        scored = score_current(named, detected_at=detected)
         if not any(a.anomalous for a in scored):
             # The named series shows nothing: what else the alerting service shows, if anything.
             # Failing that, the alert's own series still says what kind of trouble to look for.
             own = [m for m in bundle.metrics if m.service == alert.service]
-            others = score_series([m for m in own if m.kind in INTERFACE], detected_at=detected)
+            others = score_current([m for m in own if m.kind in INTERFACE], detected_at=detected)
             if any(a.anomalous for a in others) or not scored:
                 scored = others
     else:
         wanted = set(bundle.incident.symptom_services)
         pool = [m for m in bundle.metrics if m.service in wanted and m.kind in INTERFACE]
-        scored = score_series(pool, detected_at=detected)
+        scored = score_current(pool, detected_at=detected)
     if not scored:
         return Lead(None, None, 0.0)
     best = min(scored, key=lambda a: (-a.score, a.series.name))

@@ -9,9 +9,10 @@ How it decides, in order:
 1. **What people see leads** (:func:`~investigators.evidence.find_lead`). The alerting series
    (``incident.alert``; else the symptom services' worst latency, errors or availability) is
    scored first. Its onset says *when* the incident began; its kind says *what* needs
-   explaining. A named alert whose series shows nothing makes the engine rank without paging;
-   its kind still says what to look for, unless another series of the alerting service shows
-   the trouble.
+   explaining. An earlier episode of that series that had ended before the alert fired (back
+   to normal for minutes) is not this incident: what followed it leads. A named alert whose
+   series shows nothing makes the engine rank without paging; its kind still says what to
+   look for, unless another series of the alerting service shows the trouble.
 2. **Every series around that onset** (:mod:`investigators.anomaly`): did it change for the
    worse then, against a local baseline and a spread calibrated on its own history? A cause may
    lead the alert by up to 15 minutes (a 5-minute rollup by one point, memory by two hours); a
@@ -22,7 +23,9 @@ How it decides, in order:
    through services in the same kind of trouble (failures explained by failures or an exhausted
    resource, slowness by slowness or an exhausted resource; services that cannot show it do not
    break the trail, and a dependency named in the logs of a service on it is on it) are on the
-   trail; other dependencies count less, callers and bystanders least.
+   trail; other dependencies count less, callers and bystanders least. A caller that saw a
+   dependency's calls fail (its client-side series) and has no errors series of its own passes
+   those failures on unseen.
 4. **Symptoms explained by causes.** An anomalous service is explained by an anomalous
    dependency whose trouble began no later (within the resolution of both) and is large enough
    to account for it (a leak's trouble reaches callers when it runs out, nearing the highest it
@@ -372,13 +375,17 @@ def _explain(
     candidates: dict[str, Candidate],
     graph: CallGraph,
     named: dict[str, set[str]],
+    evidence: dict[str, ServiceEvidence],
     *,
     failures_matter: bool = False,
 ) -> None:
     """Who explains whom: each candidate's callers it accounts for, and its best explainer.
-    ``named``: for each dependency, the services whose log lines name it."""
+    ``named``: for each dependency, the services whose log lines name it. A caller that saw a
+    dependency's calls fail (its client-side series) passes that on to its own callers even
+    when it has no errors series to show it (:func:`_witnesses`)."""
     carriers = {n for n, c in candidates.items() if carries(c.evidence) or c.change is not None}
     cycles = graph.cycles(carriers)
+    witnesses = _witnesses(candidates, evidence)
 
     def before(a: Candidate, b: Candidate) -> bool:
         # Inside a dependency cycle either could be the cause: the earlier (then stronger) wins.
@@ -395,12 +402,15 @@ def _explain(
     for name in sorted(carriers):
         cause = candidates[name]
         # What it explains: callers, transitively through services that pass trouble on.
-        for caller in graph.above(name, within=carriers):
+        passing = carriers | witnesses.get(name, set())
+        for caller in graph.above(name, within=passing) & carriers:
             fit = fits(cause, candidates[caller])
             if fit > 0.0:
                 cause.fits[caller] = fit
-        # Whom it explains away: its direct callers, whatever their own signals.
-        for caller in graph.callers[name]:
+        # Whom it explains away: its direct callers, whatever their own signals (through a
+        # witness, the witness's callers).
+        through = {u for w in witnesses.get(name, ()) for u in graph.callers[w]}
+        for caller in sorted(set(graph.callers[name]) | through):
             effect = candidates.get(caller)
             if effect is None:
                 continue
@@ -422,6 +432,26 @@ def _explain(
             (u for u, fit in c.fits.items() if fit >= 0.5),
             key=lambda n: (-candidates[n].evidence.strength, n),
         )
+
+
+def _witnesses(
+    candidates: dict[str, Candidate], evidence: dict[str, ServiceEvidence]
+) -> dict[str, set[str]]:
+    """For each candidate, the callers that measured its calls failing (client-side series) and
+    have no errors series of their own: the failures went through them unseen."""
+    out: dict[str, set[str]] = {}
+    for name, c in candidates.items():
+        for a in c.evidence.anomalies:
+            caller = a.seen_from
+            if (
+                caller
+                and a.anomalous
+                and a.series.kind in FAILING
+                and caller in evidence
+                and not any(b.series.kind in FAILING for b in evidence[caller].anomalies)
+            ):
+                out.setdefault(name, set()).add(caller)
+    return out
 
 
 def _share_blame(candidates: dict[str, Candidate]) -> None:
@@ -564,7 +594,7 @@ def analyse(bundle: Bundle) -> Analysis:
         c.change_weight = _change_weight(c.change, c.onset) if c.change else 0.0
     lead_at = lead.onset if lead.onset is not None else min(c.onset for c in candidates.values())
     named = mentions(bundle, graph, since=lead_at - MENTION_LEAD)
-    _explain(candidates, graph, named, failures_matter=lead.kind in FAILING)
+    _explain(candidates, graph, named, evidence, failures_matter=lead.kind in FAILING)
     _share_blame(candidates)
     declared = [s for s in bundle.incident.symptom_services if s in anomalous]
     # Where people see the trouble: the leading series' service and every declared symptom.

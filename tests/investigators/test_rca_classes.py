@@ -491,3 +491,62 @@ def test_dependencies_that_went_bad_together_stay_the_callers_own_trouble() -> N
     bundle = two_watched_dependencies(apart=60)
     assert watched_from(bundle, "api") == []
     assert watched_from(bundle, "search") == []
+
+
+def test_failures_a_caller_saw_pass_through_it_when_it_has_no_errors_series_of_its_own() -> None:
+    # Class 6: ``sms`` (no telemetry) fails; ``notify`` watches its calls to it (client-side
+    # errors) but exports only latency and cpu of its own; ``api`` above it fails a minute
+    # later. The failures went through notify unseen: sms explains api's.
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("api",))
+    b.service("api", "core", ("notify",))
+    b.service("notify", "messaging", ("sms",))
+    b.service("sms", "messaging", (), "external")
+    b.metric(
+        "notify", "client.sms.errors", ERRORS, level=1.0, counts=True, step_at=ONSET, jump=30.0
+    )
+    b.metric("notify", "trace.http.request.duration.p95", LATENCY, level=120.0, unit="ms")
+    b.metric("notify", "system.cpu.user", SATURATION, level=30, noise=2, unit="percent")
+    errors(b, "api", step_at=ONSET + 60)
+    errors(b, "web", step_at=ONSET + 90)
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "sms"
+    assert "api" in result.ranking[0].explains
+    assert "api" in result.symptoms
+
+
+def episode(service: str, *, start: float, end: float, then: float | None, seed: int) -> Series:
+    """Errors of ``service``: up by 100/s from ``start`` to ``end``, back, and up by 100/s
+    again from ``then`` (when given)."""
+    base = noisy_series(
+        service=service,
+        name="trace.http.request.errors",
+        kind=ERRORS,
+        level=2.0,
+        counts=True,
+        unit="1/s",
+        seed=seed,
+    )
+    t = base.times
+    up = ((t >= start) & (t < end)) | ((t >= then) if then is not None else False)
+    return Series(service, base.name, ERRORS, t, base.values + 100.0 * up, unit="1/s")
+
+
+def test_an_alert_series_back_to_normal_before_this_episode_is_led_by_this_one() -> None:
+    # Class 7, on the alerting series itself: web failed from 33 to 18 minutes before
+    # detection (old failed under it), was back to normal for 15 minutes, and failed again
+    # from two minutes before detection (db fails now). The larger, earlier episode had ended:
+    # this one leads.
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("old", "db"))
+    b.service("old", "legacy", ())
+    b.service("db", "dba", (), "database")
+    earlier = (DETECTED - 2000, DETECTED - 1100)
+    b.metrics.append(episode("web", start=earlier[0] + 60, end=earlier[1], then=ONSET + 30, seed=1))
+    b.metrics.append(episode("old", start=earlier[0], end=earlier[1], then=None, seed=2))
+    b.metrics.append(episode("db", start=ONSET, end=ONSET, then=ONSET, seed=3))
+    analysis = analyse(
+        b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
+    )
+    assert analysis.lead.onset is not None and abs(analysis.lead.onset - (ONSET + 30)) <= 120
+    assert names(analysis.result)[0] == "db"
