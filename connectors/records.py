@@ -73,6 +73,9 @@ class Monitor(_Record):
     services: list[str]
     tags: list[str]
     url: str
+    #: When it entered its current state (``overall_state_modified``): for two monitors in
+    #: Alert, which fired first. None when the API does not say.
+    state_since: datetime | None = None
 
 
 class Event(_Record):

@@ -170,8 +170,15 @@ class _Telemetry:
             current = float(np.nanmean(recent)) if np.isfinite(recent).any() else math.nan
             threshold = round(max(base * 3.0, base + 1.0), 3)
             fired = alert is not None and (alert.service, alert.metric) == (service, series.name)
+            since = self.now
             if fired or service in symptoms or current > threshold:
                 state = "Alert"
+                # The incident's own alert opened it at detection; any other in Alert fired
+                # when its series last went over the threshold, and after the incident's.
+                opened = self.bundle.incident.started_at
+                since = (
+                    opened if fired else max(_over_since(series, threshold, self.now), opened + 60)
+                )
             elif current > max(base * 1.5, base + 0.5):
                 state = "Warn"
             elif math.isnan(current):
@@ -197,7 +204,7 @@ class _Telemetry:
                     "tags": [f"service:{service}", f"team:{team}"],
                     "options": {"thresholds": {"critical": threshold}, "notify_no_data": False},
                     "overall_state": state,
-                    "overall_state_modified": _iso(self.now),
+                    "overall_state_modified": _iso(since),
                     "created": _iso(float(series.times[0])),
                     "modified": _iso(float(series.times[0])),
                     "multi": False,
@@ -385,3 +392,14 @@ def datadog_app(
 def load_bundle(app: web.Application, bundle: Bundle) -> None:
     """Serve ``bundle`` from now on, on the same port: call it on the stand-in's event loop."""
     app[_DATA].load(bundle)
+
+
+def _over_since(series: Series, threshold: float, now: float) -> float:
+    """Since when ``series`` has stayed over ``threshold`` up to ``now`` (``now`` if it is not
+    over it then): when its monitor would have gone into Alert."""
+    upto = series.times <= now
+    times, values = series.times[upto], series.values[upto]
+    below = np.flatnonzero(~(values > threshold))
+    if not times.size or (below.size and below[-1] == times.size - 1):
+        return now
+    return float(times[below[-1] + 1]) if below.size else float(times[0])

@@ -108,6 +108,9 @@ class AlertingMonitor(BaseModel):
     service: str
     state: str
     metric: str | None = Field(description="None when its query names no metric, or several")
+    since: float | None = Field(
+        default=None, description="When it entered its state (Unix seconds), if known"
+    )
 
 
 class SourceResult(BaseModel):

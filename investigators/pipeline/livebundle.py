@@ -109,8 +109,10 @@ def alert_of(
     """The series whose alert fired, when one monitor says so for certain; else None.
 
     The monitor is the one the request names, else every monitor in Alert on the named
-    services, which must then all watch the same series (two alerts on one service: which one
-    people are looking at is not known). The series must be one of the bundle's.
+    services, which must then all watch the same series, or one of them must have fired first
+    (by when each entered Alert; two alerts on one service at the same moment, or without a
+    time: which one people are looking at is not known). The series must be one of the
+    bundle's.
     """
     wanted = plan.request.alert_monitor
     if wanted is not None:
@@ -119,6 +121,9 @@ def alert_of(
         named = set(plan.scope.named)
         fired = [m for m in monitors if m.state == "Alert" and m.service in named]
     watched = {(m.service, m.metric) for m in fired}
+    if len(watched) > 1 and all(m.since is not None for m in fired):
+        first = min(m.since for m in fired if m.since is not None)
+        watched = {(m.service, m.metric) for m in fired if m.since == first}
     if len(watched) != 1:
         return None
     service, metric = watched.pop()

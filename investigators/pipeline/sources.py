@@ -425,6 +425,7 @@ async def _scan_monitors(
                     service=service.name,
                     state=m.state,
                     metric=query_metric(m.query),
+                    since=m.state_since.timestamp() if m.state_since is not None else None,
                 )
             )
     findings.sort(key=lambda f: (f.service, f.id))

@@ -464,3 +464,25 @@ async def test_the_connector_reads_the_monitors_example(
     assert (monitor.id, monitor.name, monitor.state) == (12345, "Bytes received on host0", "Alert")
     assert monitor.services == ["checkout"]
     assert monitor.query == "avg(last_5m):sum:system.net.bytes_rcvd{host:host0} > 100"
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        (None, None),  # the reference's example leaves it out
+        ("2019-09-19T10:00:00.000000+00:00", datetime(2019, 9, 19, 10, tzinfo=UTC)),
+        ("2019-09-19T10:00:00Z", datetime(2019, 9, 19, 10, tzinfo=UTC)),
+        ("yesterday", None),  # unreadable: a hint lost, not a failed scan
+    ],
+)
+async def test_when_a_monitor_entered_its_state_is_read_when_given(
+    replaying: tuple[dict[str, Any], str], written: str | None, read: datetime | None
+) -> None:
+    answers, url = replaying
+    monitors = example("list_monitors.json")
+    if written is not None:
+        monitors[0]["overall_state_modified"] = written
+    answers["/api/v1/monitor"] = monitors
+    async with DatadogMetrics(config(url)) as dd:
+        [monitor] = await dd.alerting_monitors()
+    assert monitor.state_since == read

@@ -67,6 +67,8 @@ async def test_alerting_monitors_and_events(datadog: App) -> None:
     assert {"web", "db", "api"} <= alerting and "cache" not in alerting
     assert all(m.state in ("Alert", "Warn") for m in monitors)
     assert monitors[0].url == f"https://app.datadoghq.com/monitors/{monitors[0].id}"
+    # When each entered its state, as an aware time no later than the evaluation.
+    assert all(m.state_since is not None and m.state_since.tzinfo is not None for m in monitors)
     deploy = next(e for e in events if "db" in e.services)
     assert deploy.source == "deployment" and "change_kind:deploy" in deploy.tags
     assert deploy.url.startswith("https://app.datadoghq.com/event/event?id=")

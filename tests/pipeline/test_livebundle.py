@@ -134,8 +134,17 @@ def _scan(
     return found
 
 
-def _monitor(ident: int, metric: str | None, *, state: str = "Alert", service: str = "checkout"):  # type: ignore[no-untyped-def]
-    return AlertingMonitor(monitor_id=ident, service=service, state=state, metric=metric)
+def _monitor(  # type: ignore[no-untyped-def]
+    ident: int,
+    metric: str | None,
+    *,
+    state: str = "Alert",
+    service: str = "checkout",
+    since: float | None = None,
+):
+    return AlertingMonitor(
+        monitor_id=ident, service=service, state=state, metric=metric, since=since
+    )
 
 
 def test_the_one_alert_on_a_named_service_is_the_bundles_alert_when_it_names_a_series(
@@ -168,6 +177,30 @@ def test_no_alert_unless_one_monitor_names_one_of_the_bundles_series(tmp_path: P
     assert alert(*both, plan=plan) == AlertRef("checkout", "latency.p95")
     plan.request.alert_monitor = 9  # no longer alerting: not in the scan
     assert alert(*both, plan=plan) is None
+
+
+def test_of_two_alerts_on_the_named_service_the_one_that_fired_first_leads(tmp_path: Path) -> None:
+    catalog = _catalog(tmp_path)
+
+    def alert(*monitors: AlertingMonitor) -> AlertRef | None:
+        return read_bundle(_plan(), catalog=catalog, results=_scan(*monitors)).bundle.incident.alert
+
+    errors_first = (
+        _monitor(1, "errors.rate", since=START),
+        _monitor(2, "latency.p95", since=START + 240),
+    )
+    assert alert(*errors_first) == AlertRef("checkout", "errors.rate")
+    latency_first = (
+        _monitor(1, "errors.rate", since=START + 60),
+        _monitor(2, "latency.p95", since=START),
+    )
+    assert alert(*latency_first) == AlertRef("checkout", "latency.p95")
+    # At the same moment, or one of them without a time: not known.
+    assert (
+        alert(_monitor(1, "errors.rate", since=START), _monitor(2, "latency.p95", since=START))
+        is None
+    )
+    assert alert(_monitor(1, "errors.rate", since=START), _monitor(2, "latency.p95")) is None
 
 
 def test_log_lines_of_catalog_services_become_the_bundles_samples(tmp_path: Path) -> None:

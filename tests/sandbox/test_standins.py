@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import aiohttp
 import numpy as np
 
@@ -10,6 +12,7 @@ from sandbox.datadog_api import datadog_app
 from sandbox.faults import FAULTS, REQUESTS, serving
 from sandbox.github_api import GitHubStandinConfig, github_app
 from sandbox.logs import faulty_services, synthesize_logs
+from sandbox.scenarios import generate_scenario
 
 T0 = 1_795_132_800.0
 
@@ -78,3 +81,29 @@ def test_logs_follow_the_errors_metric_and_stay_bounded() -> None:
     late = [d for d in errors if d["@timestamp"] >= "2026-11-20T01:00"]
     assert len(late) > 0.9 * len(errors)
     assert {"@timestamp", "service", "log", "message"} <= set(docs[0])
+
+
+async def test_datadog_standin_dates_each_alert_from_when_it_fired() -> None:
+    # The incident's alert opened it at detection; another monitor in Alert fired when its
+    # series last went over its threshold, and after the incident's own.
+    scenario = generate_scenario(seed=147, services=120, fault="external-outage")
+    bundle = scenario.bundle
+    alert = bundle.incident.alert
+    assert alert is not None
+    app = datadog_app(bundle)
+    headers = {"DD-API-KEY": "sandbox-dd-api-key", "DD-APPLICATION-KEY": "sandbox-dd-app-key"}
+    async with (
+        serving(app) as url,
+        aiohttp.ClientSession() as http,
+        http.get(f"{url}/api/v1/monitor", headers=headers) as resp,
+    ):
+        monitors = await resp.json()
+    since = {
+        m["query"]: datetime.fromisoformat(m["overall_state_modified"].replace("Z", "+00:00"))
+        for m in monitors
+        if m["overall_state"] == "Alert"
+    }
+    opened = datetime.fromtimestamp(bundle.incident.started_at, UTC)
+    own = [q for q in since if f"{alert.metric}{{service:{alert.service}}}" in q]
+    assert len(own) == 1 and abs((since[own[0]] - opened).total_seconds()) < 1
+    assert len(since) > 1 and all(t > opened for q, t in since.items() if q != own[0])
