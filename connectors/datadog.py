@@ -18,7 +18,7 @@ import aiohttp
 
 from connectors.config import DatadogConfig, SignalQuery
 from connectors.errors import BadResponse, ConnectorError
-from connectors.http import HttpSource, retry_after_seconds
+from connectors.http import HttpSource, retry_after_seconds, wire_time
 from connectors.records import Diagnosis, Event, MetricSeriesRecord, Monitor
 
 NAME = "datadog"
@@ -191,7 +191,7 @@ class DatadogMetrics:
                             services=_tags_of(tags, self.config.service_tag),
                             tags=tags,
                             url=self.monitor_url(int(item["id"])),
-                            state_since=_moment(item.get("overall_state_modified")),
+                            state_since=wire_time(item.get("overall_state_modified")),
                         )
                     )
                 except (KeyError, TypeError, ValueError) as exc:
@@ -324,15 +324,3 @@ class DatadogMetrics:
                     f"(scope {self.config.scope}); set DD_METRIC_{name.upper()} or DD_SCOPE"
                 )
         return Diagnosis(connector=NAME, ok=ok, lines=lines)
-
-
-def _moment(value: Any) -> datetime | None:
-    """An ISO 8601 time as Datadog writes it (``2026-12-02T10:05:00.000000+00:00``); None when
-    absent or unreadable: when a monitor fired is a hint, not something to fail over."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

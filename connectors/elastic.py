@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 
 from connectors.config import ElasticsearchConfig
 from connectors.errors import AuthError, BadResponse, ConnectorError, NotFound
-from connectors.http import check_read_only, error_text, retry_after_seconds
+from connectors.http import check_read_only, error_text, retry_after_seconds, wire_time
 from connectors.patterns import group_lines
 from connectors.records import Diagnosis, ErrorCountSeries, LogPattern
 from connectors.resilience import Resilience, Retry
@@ -569,11 +569,8 @@ def _hit_time(hit: Any, field: str) -> float | None:
         return _epoch_ms(sort[0])
     value = _field(hit, field)
     if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        moment = wire_time(value)
+        return moment.timestamp() if moment is not None else None
     return _epoch_ms(value)
 
 

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -55,6 +56,19 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def wire_time(value: Any) -> datetime | None:
+    """An RFC 3339 / ISO 8601 time as vendors write it (``...Z`` or ``...+00:00``; without a
+    zone, UTC) as an aware datetime; None when absent or unreadable, for fields that are hints
+    rather than something to fail a request over."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def error_text(body: Any) -> str:

@@ -465,10 +465,8 @@ def score_current(series: Iterable[Series], *, detected_at: float) -> list[Serie
     follows, and a later shift over the bar is the one taken. Without one, the first answer
     stands.
     """
-    listed = list(series)
-    first = score_series(listed, detected_at=detected_at)
     out = []
-    for a in first:
+    for a in score_series(series, detected_at=detected_at):
         end = _episode_end(a, detected_at)
         if end is not None:
             keep = a.series.times > end
@@ -489,7 +487,7 @@ def _episode_end(a: SeriesAnomaly, detected_at: float) -> float | None:
     if a.score < WEAK_THRESHOLD - 0.01 or is_leaky(a.series.name, a.series.kind):
         return None
     began = a.onset if a.onset is not None else detected_at - LOOKBACK
-    worse = a.direction or 1
+    worse = a.direction
     shift = (a.current - a.level) * worse
     times, values = a.series.times, a.series.values
     inside = (times >= began) & (times < detected_at) & np.isfinite(values)

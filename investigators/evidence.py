@@ -412,9 +412,8 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
             seen[dep] = (min(first, a.onset), max(step, a.resolution))
     # Dependencies in trouble because one of them calls another are one trouble, not several.
     for caller, deps_seen in began.items():
-        began[caller] = {
-            d: t for d, t in deps_seen.items() if not (graph.below(d) & set(deps_seen))
-        }
+        named_here = set(deps_seen)
+        began[caller] = {d: t for d, t in deps_seen.items() if not (graph.below(d) & named_here)}
 
     def at_once(caller: str, dep: str) -> bool:
         # Another of the caller's dependencies turned bad at about the same time as this one.

@@ -34,6 +34,21 @@ def caller_errors(b: IncidentBuilder, service: str, *, delay: float, jump: float
     b.metric(service, "trace.http.request.duration.p95", LATENCY, level=50, noise=3, unit="ms")
 
 
+def error_counts(
+    b: IncidentBuilder, service: str, *, level: float, at: float | None = None, jump: float = 0.0
+) -> None:
+    """An error count around ``level``, up by ``jump`` from ``at``."""
+    b.metric(
+        service,
+        "trace.http.request.errors",
+        ERRORS,
+        level=level,
+        counts=True,
+        step_at=at,
+        jump=jump,
+    )
+
+
 def shop(b: IncidentBuilder) -> None:
     """frontend -> checkout, orders-api -> orders-db; four teams."""
     b.service("frontend", "web", ("checkout", "orders-api"))
@@ -435,16 +450,9 @@ def test_a_blind_dependency_suspected_lower_down_still_keeps_the_suspect_from_be
     b.service("api", "core", ("worker",))
     b.service("batch", "data", ("worker",))
     b.service("worker", "jobs", ())
-    for svc, level in (("api", 2), ("web", 2), ("batch", 1)):
-        b.metric(
-            svc,
-            "trace.http.request.errors",
-            ERRORS,
-            level=level,
-            counts=True,
-            step_at=ONSET + (60 if svc == "web" else 0),
-            jump=40 if svc != "batch" else 6,
-        )
+    error_counts(b, "api", level=2, at=ONSET, jump=40)
+    error_counts(b, "web", level=2, at=ONSET + 60, jump=40)
+    error_counts(b, "batch", level=1, at=ONSET, jump=6)
     b.metric("worker", "system.cpu.user", SATURATION, level=30)
     b.metric("worker", "container.memory.usage_pct", SATURATION, level=40)
     b.change("api", at=ONSET - 600, change_id="api-deploy")
@@ -465,25 +473,9 @@ def test_a_wrong_answer_after_a_deploy_is_blamed_on_the_deployed_dependency() ->
     b.service("web", "web", ("checkout",))
     b.service("checkout", "payments", ("pricing",))
     b.service("pricing", "catalog", ())
-    b.metric(
-        "checkout",
-        "trace.http.request.errors",
-        ERRORS,
-        level=1,
-        counts=True,
-        step_at=ONSET,
-        jump=30,
-    )
-    b.metric(
-        "web",
-        "trace.http.request.errors",
-        ERRORS,
-        level=2,
-        counts=True,
-        step_at=ONSET + 60,
-        jump=25,
-    )
-    b.metric("pricing", "trace.http.request.errors", ERRORS, level=3, counts=True)
+    error_counts(b, "checkout", level=1, at=ONSET, jump=30)
+    error_counts(b, "web", level=2, at=ONSET + 60, jump=25)
+    error_counts(b, "pricing", level=3)
     b.metric("pricing", "system.cpu.user", SATURATION, level=30, noise=1.0, step_at=ONSET, jump=2.5)
     b.change("pricing", at=ONSET - 360, change_id="pr-991", title="Round prices per locale")
     result = rank(b.build(symptom_services=("web",)))
