@@ -38,7 +38,9 @@ The method, step by step:
 
 Series sharing one time grid (most do) are scored as one matrix, and only the positions needed
 (the candidates, and a sample of at most :data:`HISTORY_POSITIONS` history positions for the
-spread) are computed, so thousands of services cost a few vectorised passes.
+spread) are computed, so thousands of services cost a few vectorised passes. The matrix goes
+through in slices of :data:`ROWS_AT_ONCE` rows, side by side on threads
+(:mod:`investigators.parallel`): each row is scored on its own, so slicing changes no score.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from investigators.bundle import MetricKind, Series
+from investigators.parallel import map_in_order
 
 #: Without an alert to lead, onsets are searched this far before and after detection (s).
 LOOKBACK = 30 * 60.0
@@ -73,6 +76,9 @@ AFTER_WINDOW = 5 * 60.0
 SHORT_HISTORY_SHARE = 0.05
 #: How many history positions calibrate the spread at most (evenly sampled).
 HISTORY_POSITIONS = 64
+#: Series of one grid scored together at most: measured on 20,000 series of 720 points, 256
+#: to 512 rows a slice ran about twice as fast as all at once, 4,096 hardly faster.
+ROWS_AT_ONCE = 256
 #: Back to its level this long (seconds) before detection, an episode of the alert's series
 #: had ended: what followed is another one (see :func:`score_current`).
 RECOVERED = 3 * 60.0
@@ -563,52 +569,69 @@ def score_series(
         window = (detected_at - LOOKBACK, detected_at + LOOKAHEAD)
     else:
         window = (around - LEAD, around + LAG)
-    results: list[SeriesAnomaly] = []
     groups = [
         (group, growing)
         for members in _prepared(series)
         for growing in (False, True)
         if (group := [m for m in members if is_leaky(m.name, m.kind) == growing])
     ]
-    for members, growing in groups:
-        times = members[0].times
-        matrix = (
-            np.vstack([m.values for m in members])
-            if len(members) > 1
-            else members[0].values[None, :]
-        )
-        kinds = [m.kind for m in members]
-        # Around a leading onset, each series may lag it by up to one of its own steps more.
-        step = float(_median(np.diff(times))) if times.size > 1 else 0.0
-        own = window
-        if around is not None:
-            # A coarse point already spans the trouble's travel and the alert's own delay: from
-            # a rollup of COARSE or more, a cause may lead by one point, no more. Memory may
-            # have been leaking for long before.
-            lead = LEAK_LEAD if growing else LEAD if step < COARSE else step
-            own = (around - lead, window[1] + step)
-        block = _score_block(times, matrix, kinds, own, growing=growing)
-        reached, reached_at = (
-            _reached(times, matrix, block.onset, block.level, own[1]) if growing else (None, None)
-        )
-        for i, m in enumerate(members):
-            onset = float(block.onset[i])
-            level, current = float(block.level[i]), float(block.current[i])
-            top = float(reached[i]) if reached is not None else math.nan
-            top_at = float(reached_at[i]) if reached_at is not None else math.nan
-            results.append(
-                SeriesAnomaly(
-                    series=m,
-                    score=float(block.score[i]),
-                    peak=float(block.peak[i]),
-                    onset=onset if np.isfinite(onset) else None,
-                    level=level,
-                    current=current,
-                    direction=_direction(m.kind) or (1 if current >= level else -1),
-                    reached=top if math.isfinite(top) else None,
-                    reached_at=top_at if math.isfinite(top_at) else None,
-                )
+    # Rows are scored independently, so a grid's rows go through in slices of ROWS_AT_ONCE:
+    # the windows gathered for their medians then stay in cache and fresh memory is not faulted
+    # in for each one (twice as fast on thousands of services, and less peak memory), and the
+    # slices run side by side.
+    slices = [
+        (group[i : i + ROWS_AT_ONCE], growing)
+        for group, growing in groups
+        for i in range(0, len(group), ROWS_AT_ONCE)
+    ]
+    scored = map_in_order(lambda piece: _score_slice(*piece, window, around), slices)
+    return [a for part in scored for a in part]
+
+
+def _score_slice(
+    members: list[Series],
+    growing: bool,
+    window: tuple[float, float],
+    around: float | None,
+) -> list[SeriesAnomaly]:
+    """Score a slice of series on one grid (see :func:`score_series`)."""
+    results: list[SeriesAnomaly] = []
+    times = members[0].times
+    matrix = (
+        np.vstack([m.values for m in members]) if len(members) > 1 else members[0].values[None, :]
+    )
+    kinds = [m.kind for m in members]
+    # Around a leading onset, each series may lag it by up to one of its own steps more.
+    step = float(_median(np.diff(times))) if times.size > 1 else 0.0
+    own = window
+    if around is not None:
+        # A coarse point already spans the trouble's travel and the alert's own delay: from
+        # a rollup of COARSE or more, a cause may lead by one point, no more. Memory may
+        # have been leaking for long before.
+        lead = LEAK_LEAD if growing else LEAD if step < COARSE else step
+        own = (around - lead, window[1] + step)
+    block = _score_block(times, matrix, kinds, own, growing=growing)
+    reached, reached_at = (
+        _reached(times, matrix, block.onset, block.level, own[1]) if growing else (None, None)
+    )
+    for i, m in enumerate(members):
+        onset = float(block.onset[i])
+        level, current = float(block.level[i]), float(block.current[i])
+        top = float(reached[i]) if reached is not None else math.nan
+        top_at = float(reached_at[i]) if reached_at is not None else math.nan
+        results.append(
+            SeriesAnomaly(
+                series=m,
+                score=float(block.score[i]),
+                peak=float(block.peak[i]),
+                onset=onset if np.isfinite(onset) else None,
+                level=level,
+                current=current,
+                direction=_direction(m.kind) or (1 if current >= level else -1),
+                reached=top if math.isfinite(top) else None,
+                reached_at=top_at if math.isfinite(top_at) else None,
             )
+        )
     return results
 
 

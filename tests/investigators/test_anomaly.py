@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from synth import DETECTED, noisy_series
 
-from investigators.anomaly import THRESHOLD, Z_CAP, SeriesAnomaly, is_intrinsic, score_series
+from investigators.anomaly import (
+    ROWS_AT_ONCE,
+    THRESHOLD,
+    Z_CAP,
+    SeriesAnomaly,
+    is_intrinsic,
+    is_leaky,
+    score_series,
+)
 from investigators.bundle import MetricKind, Series
 from investigators.rca import rank
 from sandbox.scenarios import generate_scenario
@@ -303,3 +311,32 @@ def test_a_spike_just_before_the_window_still_marks_a_5_minute_rollup_as_older()
         around=alert_onset,
     )
     assert not result.anomalous
+
+
+def test_many_series_scored_together_score_as_each_does_alone() -> None:
+    # More series of one grid than one slice holds, leaky ones among them: slices (on threads
+    # where there are cores) must come back whole, in order, each row its own.
+    series = [
+        noisy_series(
+            service=f"svc-{i}",
+            name="memory" if i % 7 == 0 else "latency",
+            kind=MetricKind.SATURATION if i % 7 == 0 else MetricKind.LATENCY,
+            level=10.0 + i % 13,
+            noise=1.0,
+            step_at=STEP_AT if i % 5 == 0 else None,
+            jump=8.0,
+            seed=i,
+        )
+        for i in range(2 * ROWS_AT_ONCE + 37)
+    ]
+    together = score_series(series, detected_at=DETECTED)
+    assert [a.series for a in together] == [
+        s for leaky in (False, True) for s in series if is_leaky(s.name, s.kind) == leaky
+    ]
+    alone = {id(s): score(s) for s in series}
+    for got in together:
+        want = alone[id(got.series)]
+        assert (got.score, got.onset, got.level, got.current, got.reached) == pytest.approx(
+            (want.score, want.onset, want.level, want.current, want.reached), nan_ok=True
+        )
+    assert sum(a.score >= THRESHOLD for a in together) >= len(series) // 5 - 2

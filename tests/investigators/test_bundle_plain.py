@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from investigators.bundle import (
+    _BATCH_BYTES,
     BundleError,
     _plain_series,
     parse_bundle,
@@ -90,6 +91,17 @@ def test_plain_series_read_in_batches_are_the_per_series_reading_to_the_bit(seed
         read = got[i]
         assert read is not None, f"series {i} left the batch path: {raw[:80]!r}"
         _same_arrays(read, parse_points(raw, f"metrics[{i}].points"))
+        _same_arrays(read, _by_python(raw))
+
+
+def test_many_batches_read_side_by_side_come_back_in_the_order_of_the_series() -> None:
+    rng = random.Random(7)
+    raws = [_points(rng, FAST_VALUES, pairs=720, grid=rng.random() < 0.5) for _ in range(400)]
+    assert sum(map(len, raws)) > 4 * _BATCH_BYTES  # several batches, on threads where cores are
+    got = _plain_series([msgspec.Raw(raw) for raw in raws])
+    for i, raw in enumerate(raws):
+        read = got[i]
+        assert read is not None
         _same_arrays(read, _by_python(raw))
 
 
