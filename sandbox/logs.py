@@ -6,7 +6,9 @@ info lines. Messages come from templates whose ids, numbers and hosts vary, so t
 into patterns has work to do. After the incident starts, the services whose errors rose emit
 new messages, taken from the bundle's log samples for that service when there are any; and every
 log sample of the bundle is logged as it is, at its own time, so that what an offline ``rca``
-reads in ``log_samples`` is in the logs a live investigation searches.
+reads in ``log_samples`` is in the logs a live investigation searches. A provider outside the
+company (kind ``external``) logs nothing here: the lines its errors series stands for are its
+callers', and they name it ("Circuit breaker OPEN for segment after 12 consecutive failures").
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ INCIDENT_TEMPLATES = (
     "OutOfMemoryError: Java heap space in worker {host}",
     "Deadline exceeded after {ms}ms waiting for {dep} (request {uuid})",
 )
+#: The service kind of a provider outside the company (``docs/incident-bundle.md``).
+EXTERNAL = "external"
 INFO_TEMPLATE = "GET /api/items/{n} 200 in {ms}ms"
 #: A number standing alone ("after 2076ms", "attempt 3"), not part of a name ("inventory-2").
 _DIGITS = re.compile(r"(?<![\w.-])\d+")
@@ -118,6 +122,13 @@ def synthesize_logs(
     for sample in bundle.log_samples:
         samples.setdefault(sample.service, []).append(sample.message)
     deps = {s.name: (s.depends_on or (s.name,)) for s in bundle.services}
+    # A provider outside (kind external) writes nothing to our log store: what its errors series
+    # counts is what its callers saw, and they log it, naming it.
+    outside = {s.name for s in bundle.services if s.kind == EXTERNAL}
+    callers = {
+        name: tuple(s.name for s in bundle.services if name in s.depends_on) or (name,)
+        for name in outside
+    }
     for index, sample in enumerate(bundle.log_samples):
         rng = np.random.default_rng(_seed(seed, "sample", index))
         yield _document(sample.service, sample.timestamp, sample.level, sample.message, rng)
@@ -125,13 +136,19 @@ def synthesize_logs(
         rng = np.random.default_rng(_seed(seed, service))
         usual = [BACKGROUND_TEMPLATES[i] for i in rng.permutation(len(BACKGROUND_TEMPLATES))[:2]]
         new = samples.get(service) or [INCIDENT_TEMPLATES[_seed(service) % len(INCIDENT_TEMPLATES)]]
+        if service in outside:
+            usual = [t for t in BACKGROUND_TEMPLATES if "{dep}" in t][:2]
+            new = [t for t in INCIDENT_TEMPLATES if "{dep}" in t]
         step = float(np.median(np.diff(series.times))) if series.times.size > 1 else 60.0
         lam = np.nan_to_num(series.values, nan=0.0).clip(min=0) * scale
         counts = rng.poisson(lam)
         for t, count in zip(series.times.tolist(), counts.tolist(), strict=True):
             for _ in range(count):
                 at = t + float(rng.uniform(0, step))
-                dep = str(rng.choice(deps.get(service, (service,))))
+                if service in outside:
+                    writer, dep = str(rng.choice(callers[service])), service
+                else:
+                    writer, dep = service, str(rng.choice(deps.get(service, (service,))))
                 if service in faulty and at >= start and rng.random() < 0.7:
                     template = new[int(rng.integers(len(new)))]
                     message = (
@@ -141,8 +158,8 @@ def synthesize_logs(
                 else:
                     message = _fill(usual[int(rng.integers(len(usual)))], rng, dep)
                     level = "error" if rng.random() < 0.8 else "warn"
-                yield _document(service, at, level, message, rng)
-        if info_per_hour and series.times.size:
+                yield _document(writer, at, level, message, rng)
+        if info_per_hour and series.times.size and service not in outside:
             first, last = float(series.times[0]), float(series.times[-1]) + step
             hours = max(1, round((last - first) / 3600))
             for at in rng.uniform(first, last, size=hours * info_per_hour).tolist():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import aiohttp
@@ -81,6 +82,25 @@ def test_logs_follow_the_errors_metric_and_stay_bounded() -> None:
     late = [d for d in errors if d["@timestamp"] >= "2026-11-20T01:00"]
     assert len(late) > 0.9 * len(errors)
     assert {"@timestamp", "service", "log", "message"} <= set(docs[0])
+
+
+def test_a_provider_outside_logs_nothing_its_callers_log_its_failures_naming_it() -> None:
+    # Our log store holds our services' lines: an external provider's outage is what its
+    # caller logs ("Circuit breaker OPEN for b after 12 consecutive failures"), never lines
+    # under the provider's own name.
+    times = np.arange(T0, T0 + 7200, 60.0)
+    failing = np.where(times >= T0 + 3600, 50.0, 1.0)
+    bundle = Bundle(
+        Incident("I", T0 + 3600, "a errors", ("a",)),
+        [Service("a", "t", ("b",)), Service("b", "t", (), "external")],
+        [Series("b", "trace.http.client.errors", MetricKind.ERRORS, times, failing)],
+    )
+    docs = list(synthesize_logs(bundle, scale=1.0, max_docs=2000, info_per_hour=2))
+    assert 1500 < len(docs) < 2500
+    assert {d["service"]["name"] for d in docs} == {"a"}
+    late = [d for d in docs if d["@timestamp"] >= "2026-11-20T01:00"]
+    assert len(late) > 0.9 * len(docs)
+    assert all(re.search(r"(?<![\w-])b(?![\w-])", d["message"]) for d in docs)
 
 
 async def test_datadog_standin_dates_each_alert_from_when_it_fired() -> None:
