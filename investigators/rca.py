@@ -717,7 +717,8 @@ def _silent_suspects(
     only its resources (cpu, memory) measured, shows only through its callers. Such a dependency
     takes its callers' place as the suspect when what they show is calls failing or slowing
     (clearly, not their own resources, not a change of their own in the 20 minutes before: an
-    older deploy is no better an explanation than the provider), and either their log lines
+    older deploy is no better an explanation than the provider; unless the dependency itself was
+    changed after that, the nearer change of the two), and either their log lines
     name it, or more than one of its callers is in trouble at about the same time (one fault
     below them explains them all), or it was changed shortly before they began to fail.
 
@@ -745,7 +746,7 @@ def _silent_suspects(
             if c.evidence.interface_onsets
             and not c.evidence.weak
             and c.evidence.intrinsic < THRESHOLD
-            and c.change_weight < 1.0
+            and (c.change_weight < 1.0 or _changed_since(ev, c))
         ]
         if clean:  # at about the same time: within a few minutes of the middle one
             middle = sorted(c.onset for c in clean)[len(clean) // 2]
@@ -771,6 +772,15 @@ def _silent_suspects(
             c.raw *= 0.5
         found.append(silent)
     return found
+
+
+def _changed_since(dependency: ServiceEvidence, caller: Candidate) -> bool:
+    """Whether the dependency was changed after the caller's own change, and shortly before
+    the caller began to fail: the nearer change is the better explanation of the two."""
+    if caller.change is None:
+        return True
+    change = suspect_change(dependency.changes, caller.onset)
+    return change is not None and change.at > caller.change.at
 
 
 def _blind_spots(

@@ -3,6 +3,7 @@ first on each, and page nobody when it cannot tell."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -386,6 +387,33 @@ def test_an_older_deploy_of_one_caller_does_not_hide_the_silent_provider_behind_
     )
     assert names(result)[0] == "stripe"
     assert {"vendors", "plans", "consent"} <= set(result.ranking[0].explains)
+
+
+def test_a_callers_own_deploy_does_not_hide_a_later_change_of_the_dependency_it_calls() -> None:
+    # flags (only cpu and memory measured) had a flag flipped 3 minutes before its two callers
+    # began to fail together; one of them was deployed 16 minutes before that. The flag is the
+    # nearer change, so the caller's deploy does not keep it from witnessing (class 6).
+    b = IncidentBuilder()
+    b.service("edge", "web", ("bff", "app"))
+    b.service("bff", "mobile", ("flags",))
+    b.service("app", "storefront", ("flags",))
+    b.service("flags", "catalog", ())
+    for name in ("system.cpu.user", "container.memory.usage_pct"):
+        b.metric("flags", name, SATURATION, level=40, noise=0.5, unit="percent")
+    errors(b, "bff", step_at=ONSET)
+    errors(b, "app", step_at=ONSET)
+    errors(b, "edge", step_at=ONSET + 30)
+    b.change("bff", at=ONSET - 16 * 60, change_id="1566188", title="Tune retry budget")
+    b.change("flags", at=ONSET - 180, change_id="7e3ac38", title="Enable flag fast-path")
+    bundle = b.build(symptom_services=("bff",), alert=("bff", "trace.http.request.errors"))
+    result = rank(bundle)
+    assert names(result)[0] == "flags"
+    assert {"bff", "app"} <= set(result.ranking[0].explains)
+    # The flag flipped before the deploy: the deploy is the nearer change, and bff its own
+    # suspect again (flags keeps app, its one clean witness, and its change).
+    b.changes[-1] = dataclasses.replace(b.changes[-1], at=ONSET - 20 * 60)
+    result = rank(b.build(symptom_services=("bff",), alert=("bff", "trace.http.request.errors")))
+    assert "bff" not in next(r.explains for r in result.ranking if r.service == "flags")
 
 
 def _leak(service: str, *, began: float, crashed: float, seed: int) -> Series:
