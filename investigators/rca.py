@@ -720,7 +720,9 @@ def _silent_suspects(
     older deploy is no better an explanation than the provider; unless the dependency itself was
     changed after that, the nearer change of the two), and either their log lines
     name it, or more than one of its callers is in trouble at about the same time (one fault
-    below them explains them all), or it was changed shortly before they began to fail.
+    below them explains them all), or it was changed shortly before they began to fail. For
+    all of these a caller is timed by when its calls began to fail or slow, not by when its
+    cpu or memory first moved.
 
     A dependency whose own latency or errors are measured is never suspected this way: when
     they look normal, it is not what fails its callers (they fail of their own: a leaking
@@ -748,13 +750,19 @@ def _silent_suspects(
             and c.evidence.intrinsic < THRESHOLD
             and (c.change_weight < 1.0 or _changed_since(ev, c))
         ]
+        # When each began to fail or slow (its calls), not when its cpu or memory first moved.
+        failing = {c.evidence.name: c.evidence.interface_onsets[0] for c in clean}
         if clean:  # at about the same time: within a few minutes of the middle one
-            middle = sorted(c.onset for c in clean)[len(clean) // 2]
-            clean = [c for c in clean if abs(c.onset - middle) <= TOGETHER + c.evidence.slack]
+            middle = sorted(failing.values())[len(clean) // 2]
+            clean = [
+                c
+                for c in clean
+                if abs(failing[c.evidence.name] - middle) <= TOGETHER + c.evidence.slack
+            ]
         voices = named.get(dep, set())
         # Or a change of its own shortly before they began failing (a wrong return value fails
         # the callers and hardly shows on the service itself).
-        onset = min((c.onset for c in clean), default=0.0)
+        onset = min((failing[c.evidence.name] for c in clean), default=0.0)
         change = suspect_change(ev.changes, onset) if clean else None
         said = bool(voices & {c.evidence.name for c in clean})
         if not clean or not (said or len(clean) >= 2 or change is not None):

@@ -9,7 +9,7 @@ import re
 import numpy as np
 from synth import DETECTED, IncidentBuilder, noisy_series
 
-from investigators.bundle import Bundle, MetricKind, Series
+from investigators.bundle import Bundle, ChangeKind, MetricKind, Series
 from investigators.rca import RcaResult, analyse, rank
 
 ERRORS, LATENCY = MetricKind.ERRORS, MetricKind.LATENCY
@@ -414,6 +414,34 @@ def test_a_callers_own_deploy_does_not_hide_a_later_change_of_the_dependency_it_
     b.changes[-1] = dataclasses.replace(b.changes[-1], at=ONSET - 20 * 60)
     result = rank(b.build(symptom_services=("bff",), alert=("bff", "trace.http.request.errors")))
     assert "bff" not in next(r.explains for r in result.ranking if r.service == "flags")
+
+
+def test_a_silent_dependencys_change_is_timed_against_when_its_caller_began_to_fail() -> None:
+    # thumbs (only cpu and memory measured) got a config change 2 minutes before its one caller
+    # began to fail; that caller's memory had crept up half an hour earlier, which is not when
+    # its calls failed (class 6: the change is what fails the caller).
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("feed",))
+    b.service("feed", "growth", ("thumbs",))
+    b.service("thumbs", "media", ())
+    for name in ("system.cpu.user", "container.memory.usage_pct"):
+        b.metric("thumbs", name, SATURATION, level=40, noise=0.5, unit="percent")
+    b.metric(
+        "feed",
+        "container.memory.usage_pct",
+        SATURATION,
+        level=40,
+        noise=0.3,
+        step_at=ONSET - 30 * 60,
+        jump=4.0,
+        unit="percent",
+    )
+    errors(b, "feed", step_at=ONSET)
+    errors(b, "web", step_at=ONSET + 30)
+    b.change("thumbs", at=ONSET - 120, kind=ChangeKind.CONFIG, change_id="6988ee9", title="limits")
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "thumbs"
+    assert result.ranking[0].explains == ["feed"]
 
 
 def _leak(service: str, *, began: float, crashed: float, seed: int) -> Series:
