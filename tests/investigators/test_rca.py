@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -442,7 +443,7 @@ def test_a_blind_dependency_suspected_lower_down_still_keeps_the_suspect_from_be
     None
 ):
     # ``api`` fails and was deployed 10 minutes before; ``worker`` below it shows only cpu and
-    # memory, was reconfigured 4 minutes before, and its other caller ``batch`` fails too.
+    # memory, was reconfigured 14 minutes before, and its other caller ``batch`` fails too.
     # ``worker`` is suspected through ``batch`` (ranked where that puts it), but it can still
     # hide what ``api`` shows: nobody is tagged, and the reason says why.
     b = IncidentBuilder()
@@ -456,13 +457,20 @@ def test_a_blind_dependency_suspected_lower_down_still_keeps_the_suspect_from_be
     b.metric("worker", "system.cpu.user", SATURATION, level=30)
     b.metric("worker", "container.memory.usage_pct", SATURATION, level=40)
     b.change("api", at=ONSET - 600, change_id="api-deploy")
-    b.change("worker", at=ONSET - 240, change_id="w-flag", kind=ChangeKind.CONFIG)
+    b.change("worker", at=ONSET - 840, change_id="w-flag", kind=ChangeKind.CONFIG)
     result = rank(b.build(symptom_services=("web",)))
     assert names(result)[0] == "api"
     assert "worker" in names(result)
     assert names(result).count("worker") == 1
     assert result.notify is None
     assert "worker (no latency or errors data)" in reasons_of(result, "api")
+    # Reconfigured 4 minutes before instead, after api's deploy: the nearer change, so api
+    # witnesses too and worker, explaining both callers, comes first; still nobody is tagged.
+    b.changes[-1] = dataclasses.replace(b.changes[-1], at=ONSET - 240)
+    result = rank(b.build(symptom_services=("web",)))
+    assert names(result)[:2] == ["worker", "api"]
+    assert set(result.ranking[0].explains) == {"api", "batch"}
+    assert result.notify is None
 
 
 def test_a_wrong_answer_after_a_deploy_is_blamed_on_the_deployed_dependency() -> None:
