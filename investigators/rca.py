@@ -676,17 +676,25 @@ def analyse(bundle: Bundle) -> Analysis:
     # A dependency we cannot see into is a suspect of its own, a little behind the one it may
     # hide (and ranked by that score like any other); one already suspected through its
     # callers is listed once, where that put it.
+    # One changed shortly before the trouble began comes first among them.
     listed = {c.evidence.name for c in silent}
     for dep in sorted({dep for dep, _ in blind} - listed):
         kinds = ", ".join(kind for d, kind in blind if d == dep)
+        change = suspect_change(evidence[dep].changes, top.onset)
+        weight = _change_weight(change, top.onset) if change is not None else 0.0
         ranking.append(
             RankedService(
                 service=dep,
-                score=round(top.score * 0.8, 3),
+                score=round(top.score * (0.8 + 0.1 * weight), 3),
                 confidence="low",
                 reasons=[
                     f"no {kinds} data: {top.evidence.name} calls it and could be failing "
-                    f"because of it; check it at the source"
+                    f"because of it; check it at the source",
+                    *(
+                        [wording.change_sentence(change, top.onset, f"{top.evidence.name} began")]
+                        if change is not None
+                        else []
+                    ),
                 ],
                 explains=[top.evidence.name],
             )

@@ -473,6 +473,28 @@ def test_a_blind_dependency_suspected_lower_down_still_keeps_the_suspect_from_be
     assert result.notify is None
 
 
+def test_of_the_blind_dependencies_listed_the_one_changed_just_before_comes_first() -> None:
+    # ``api`` fails, deployed 10 minutes before; it calls ``alpha`` and ``omega``, which show
+    # only cpu and memory. ``omega`` was reconfigured 14 minutes before (before the deploy, so
+    # api stays the suspect): it is listed first of the two, with its change.
+    b = IncidentBuilder()
+    b.service("web", "web", ("api",))
+    b.service("api", "core", ("alpha", "omega"))
+    for dep in ("alpha", "omega"):
+        b.service(dep, f"team-{dep}", ())
+        b.metric(dep, "system.cpu.user", SATURATION, level=30)
+        b.metric(dep, "container.memory.usage_pct", SATURATION, level=40)
+    error_counts(b, "api", level=2, at=ONSET, jump=40)
+    error_counts(b, "web", level=2, at=ONSET + 60, jump=40)
+    b.change("api", at=ONSET - 600, change_id="api-deploy")
+    b.change("omega", at=ONSET - 840, change_id="cfg-9", kind=ChangeKind.CONFIG, title="pool 0")
+    result = rank(b.build(symptom_services=("web",)))
+    assert names(result)[:3] == ["api", "omega", "alpha"]
+    assert result.ranking[1].score > result.ranking[2].score
+    assert "config change cfg-9" in reasons_of(result, "omega")
+    assert result.notify is None
+
+
 def test_a_wrong_answer_after_a_deploy_is_blamed_on_the_deployed_dependency() -> None:
     # ``pricing`` was deployed 6 minutes before ``checkout`` began failing 30 times as often;
     # ``pricing`` itself shows only a faint cpu rise and no errors of its own (it answers,
