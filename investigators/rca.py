@@ -336,6 +336,30 @@ def _carries_latency(dep: Candidate, caller: Candidate) -> bool:
     return bool(together and slower and caller_slower and slower >= 0.5 * caller_slower)
 
 
+def _pushed_by_caller(
+    top: Candidate, candidates: dict[str, Candidate], graph: CallGraph
+) -> list[str]:
+    """The callers of the suspect, in trouble too, changed in the 20 minutes before its traffic
+    rose (or as it began); none when its traffic did not rise."""
+    rises = [
+        a.onset
+        for a in top.evidence.anomalies
+        if a.anomalous
+        and a.series.kind is MetricKind.TRAFFIC
+        and a.current > a.level
+        and a.onset is not None
+    ]
+    if not rises:
+        return []
+    began = min(rises)
+    return sorted(
+        caller
+        for caller in graph.callers.get(top.evidence.name, ())
+        if caller in candidates
+        and any(_change_weight(ch, began) >= 1.0 for ch in candidates[caller].evidence.changes)
+    )
+
+
 def _change_weight(change: Change, onset: float) -> float:
     lead = onset - change.at
     if lead < -180 or lead > CHANGE_WINDOW:
@@ -655,7 +679,10 @@ def analyse(bundle: Bundle) -> Analysis:
         for d in graph.calls.get(top.evidence.name, ())
         if d in candidates
     )
-    if (blind or unrelated or astray or faint or shadowed) and top.confidence == "high":
+    # Unchanged itself, its traffic rose, and a service that calls it was changed shortly
+    # before: the load may be that caller's doing (a retry loop, a query per item).
+    pushed = [] if top.change is not None else _pushed_by_caller(top, candidates, graph)
+    if (blind or unrelated or astray or faint or shadowed or pushed) and top.confidence == "high":
         top.confidence = "medium"
     for c in order[1:]:
         c.confidence = "medium" if c.raw >= 0.6 * top.raw and top.raw > 0.3 else "low"
@@ -668,7 +695,8 @@ def analyse(bundle: Bundle) -> Analysis:
             service=c.evidence.name,
             score=c.score,
             confidence=c.confidence,
-            reasons=wording.reasons(c, candidates) + (wording.blind(blind) if c is top else []),
+            reasons=wording.reasons(c, candidates)
+            + (wording.blind(blind) + wording.pushed(pushed) if c is top else []),
             explains=c.explains,
         )
         for c in order

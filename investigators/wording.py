@@ -138,6 +138,17 @@ def blind(blind: list[tuple[str, str]]) -> list[str]:
     return [f"not confident enough to tag anyone: it calls {shown}, which could hide the cause"]
 
 
+def pushed(callers: list[str]) -> list[str]:
+    """Why nobody is tagged when a caller changed just before the suspect's traffic rose."""
+    if not callers:
+        return []
+    shown = listing(callers, limit=3)
+    return [
+        f"not confident enough to tag anyone: its traffic rose after a change of {shown}, "
+        "which calls it; the load may be that change's doing"
+    ]
+
+
 def _lag_words(cand: Candidate, candidates: dict[str, Candidate]) -> str:
     """``, which began 1 to 3 min after it``: when what a candidate explains began."""
     lags = sorted(

@@ -495,6 +495,43 @@ def test_of_the_blind_dependencies_listed_the_one_changed_just_before_comes_firs
     assert result.notify is None
 
 
+def test_a_load_that_rose_after_a_callers_deploy_is_ranked_but_nobody_is_tagged() -> None:
+    # orders-db's traffic nearly doubles and its connections fill up; its callers fail after.
+    # Alone, that is orders-db's and dba is tagged. When checkout, which calls it and fails
+    # too, was deployed 5 minutes before, the load may be checkout's doing (a query per item,
+    # a retry loop): orders-db still ranks first, but nobody is tagged on a guess.
+    b = IncidentBuilder()
+    shop(b)
+    b.metric(
+        "orders-db",
+        "postgresql.percent_usage_connections",
+        SATURATION,
+        level=50,
+        noise=3,
+        step_at=ONSET,
+        jump=40,
+        unit="percent",
+    )
+    b.metric(
+        "orders-db", "postgresql.queries", TRAFFIC, level=500, noise=10, step_at=ONSET, jump=400
+    )
+    caller_errors(b, "checkout", delay=60)
+    caller_errors(b, "orders-api", delay=90)
+    caller_errors(b, "frontend", delay=120)
+    result = rank(b.build(symptom_services=("frontend",)))
+    assert names(result)[0] == "orders-db"
+    assert result.notify is not None and result.notify.team == "dba"
+    b.change("checkout", at=ONSET - 300, change_id="c0ffee1", title="Load items one by one")
+    result = rank(b.build(symptom_services=("frontend",)))
+    assert names(result)[0] == "orders-db"
+    assert result.notify is None
+    assert "traffic rose after a change of checkout" in reasons_of(result, "orders-db")
+    # A deploy of its own explains its load: then its team is tagged.
+    b.change("orders-db", at=ONSET - 120, change_id="m1grate", kind=ChangeKind.INFRA)
+    result = rank(b.build(symptom_services=("frontend",)))
+    assert result.notify is not None and result.notify.team == "dba"
+
+
 def test_a_wrong_answer_after_a_deploy_is_blamed_on_the_deployed_dependency() -> None:
     # ``pricing`` was deployed 6 minutes before ``checkout`` began failing 30 times as often;
     # ``pricing`` itself shows only a faint cpu rise and no errors of its own (it answers,
