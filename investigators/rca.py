@@ -226,6 +226,7 @@ def _magnitude_fit(
     *,
     failures_matter: bool = False,
     said: bool = False,
+    changed: bool = False,
 ) -> float:
     """Can the cause's trouble account for the size of the effect's?
 
@@ -238,7 +239,9 @@ def _magnitude_fit(
     that only got slower (short of timeouts, with its resources fine when the caller's trouble
     began) a caller that only fails,
     or whose failures are what the alert shows; unless the caller's own log lines name it
-    ("timeout calling segment"): then they say its calls to it are what fails.
+    ("timeout calling segment"): then they say its calls to it are what fails; or it was
+    ``changed`` just before (:func:`_changed_under`): a wrong answer fails the caller
+    without failing, or much slowing, the service that gives it.
     """
     fit = 1.0
     slower, effect_slower = _latency_added(cause, effect)
@@ -269,6 +272,7 @@ def _magnitude_fit(
         and (failures_matter or not effect.shows((MetricKind.LATENCY,)))
         and (slower or 0.0) < TIMEOUT_MS
         and not said
+        and not changed
     ):
         fit = min(fit, 0.1)  # calls a little slower do not fail a caller that did not slow down
     return fit
@@ -309,7 +313,11 @@ def _fit(
         return 0.0
     fit *= _relative_strength(cause.evidence, effect.evidence)
     return fit * _magnitude_fit(
-        cause.evidence, effect.evidence, failures_matter=failures_matter, said=said
+        cause.evidence,
+        effect.evidence,
+        failures_matter=failures_matter,
+        said=said,
+        changed=change is not None,
     )
 
 

@@ -371,6 +371,34 @@ def test_a_change_that_fails_only_its_callers_is_ranked_first() -> None:
     assert "api" in result.ranking[0].explains
 
 
+def test_a_change_that_slows_a_service_a_little_and_fails_its_caller_is_ranked_first() -> None:
+    # thumbs was reconfigured (an upstream timeout of 0 ms) and answers a little slower, never
+    # failing; feed, which calls it, fails five times as often from a minute later and the
+    # alert is on failures. A little slowness would not fail a caller, but a change just before
+    # does: thumbs first (class 5).
+    b = IncidentBuilder()
+    b.service("web", "storefront", ("feed",))
+    b.service("feed", "growth", ("thumbs",))
+    b.service("thumbs", "media", ())
+    b.metric("thumbs", "trace.http.request.errors", ERRORS, level=2.0, noise=0.3, unit="1/s")
+    b.metric(
+        "thumbs",
+        "trace.http.request.duration.p95",
+        LATENCY,
+        level=60,
+        noise=3,
+        step_at=ONSET,
+        jump=60,
+        unit="ms",
+    )
+    errors(b, "feed", step_at=ONSET + 30)
+    errors(b, "web", step_at=ONSET + 60)
+    b.change("thumbs", at=ONSET - 120, kind=ChangeKind.CONFIG, change_id="6988ee9", title="timeout")
+    result = rank(b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors")))
+    assert names(result)[0] == "thumbs"
+    assert "feed" in result.ranking[0].explains
+
+
 def test_an_older_deploy_of_one_caller_does_not_hide_the_silent_provider_behind_them() -> None:
     # stripe (no telemetry) fails; its three callers fail at once; one of them deployed 50
     # minutes earlier, which is no better an explanation than the provider (class 6).
