@@ -262,8 +262,9 @@ def test_a_saturated_database_ranks_first_though_its_callers_look_far_worse(
     assert top.confidence == "high"
 
 
-def test_a_database_out_of_connections_ranks_first_though_its_query_latency_is_flat() -> None:
-    b = IncidentBuilder()
+def connections_run_out(b: IncidentBuilder, *, jump: float) -> None:
+    """The shop, with orders-db's connections in use rising by ``jump`` points at the onset and
+    its callers failing a minute or two later."""
     shop(b)
     b.metric(
         "orders-db",
@@ -272,14 +273,19 @@ def test_a_database_out_of_connections_ranks_first_though_its_query_latency_is_f
         level=50,
         noise=3,
         step_at=ONSET,
-        jump=48,
+        jump=jump,
         unit="percent",
     )
-    # Queries that do get a connection run as fast as ever.
-    b.metric("orders-db", "postgresql.queries.duration.p95", LATENCY, level=5, noise=0.5, unit="ms")
     caller_errors(b, "checkout", delay=60)
     caller_errors(b, "orders-api", delay=90)
     caller_errors(b, "frontend", delay=120)
+
+
+def test_a_database_out_of_connections_ranks_first_though_its_query_latency_is_flat() -> None:
+    b = IncidentBuilder()
+    connections_run_out(b, jump=48)
+    # Queries that do get a connection run as fast as ever.
+    b.metric("orders-db", "postgresql.queries.duration.p95", LATENCY, level=5, noise=0.5, unit="ms")
     result = rank(b.build(symptom_services=("frontend",)))
     assert names(result)[0] == "orders-db"
 
@@ -501,23 +507,10 @@ def test_a_load_that_rose_after_a_callers_deploy_is_ranked_but_nobody_is_tagged(
     # too, was deployed 5 minutes before, the load may be checkout's doing (a query per item,
     # a retry loop): orders-db still ranks first, but nobody is tagged on a guess.
     b = IncidentBuilder()
-    shop(b)
-    b.metric(
-        "orders-db",
-        "postgresql.percent_usage_connections",
-        SATURATION,
-        level=50,
-        noise=3,
-        step_at=ONSET,
-        jump=40,
-        unit="percent",
-    )
+    connections_run_out(b, jump=40)
     b.metric(
         "orders-db", "postgresql.queries", TRAFFIC, level=500, noise=10, step_at=ONSET, jump=400
     )
-    caller_errors(b, "checkout", delay=60)
-    caller_errors(b, "orders-api", delay=90)
-    caller_errors(b, "frontend", delay=120)
     result = rank(b.build(symptom_services=("frontend",)))
     assert names(result)[0] == "orders-db"
     assert result.notify is not None and result.notify.team == "dba"
