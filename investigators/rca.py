@@ -348,7 +348,10 @@ def _pushed_by_caller(
     top: Candidate, candidates: dict[str, Candidate], graph: CallGraph
 ) -> list[str]:
     """The callers of the suspect, in trouble too, changed in the 20 minutes before its traffic
-    rose (or as it began); none when its traffic did not rise."""
+    rose (or as it began); none when its traffic did not rise, or when it changed itself (its
+    own change explains its load)."""
+    if top.change is not None:
+        return []
     rises = [
         a.onset
         for a in top.evidence.anomalies
@@ -689,7 +692,7 @@ def analyse(bundle: Bundle) -> Analysis:
     )
     # Unchanged itself, its traffic rose, and a service that calls it was changed shortly
     # before: the load may be that caller's doing (a retry loop, a query per item).
-    pushed = [] if top.change is not None else _pushed_by_caller(top, candidates, graph)
+    pushed = _pushed_by_caller(top, candidates, graph)
     if (blind or unrelated or astray or faint or shadowed or pushed) and top.confidence == "high":
         top.confidence = "medium"
     for c in order[1:]:
@@ -710,28 +713,26 @@ def analyse(bundle: Bundle) -> Analysis:
         for c in order
     ]
     # A dependency we cannot see into is a suspect of its own, a little behind the one it may
-    # hide (and ranked by that score like any other); one already suspected through its
-    # callers is listed once, where that put it.
-    # One changed shortly before the trouble began comes first among them.
+    # hide (and ranked by that score like any other), one changed shortly before the trouble
+    # began first among them; one already suspected through its callers is listed once, where
+    # that put it.
     listed = {c.evidence.name for c in silent}
     for dep in sorted({dep for dep, _ in blind} - listed):
         kinds = ", ".join(kind for d, kind in blind if d == dep)
-        change = suspect_change(evidence[dep].changes, top.onset)
-        weight = _change_weight(change, top.onset) if change is not None else 0.0
+        reasons = [
+            f"no {kinds} data: {top.evidence.name} calls it and could be failing "
+            f"because of it; check it at the source"
+        ]
+        weight = 0.0
+        if (change := suspect_change(evidence[dep].changes, top.onset)) is not None:
+            weight = _change_weight(change, top.onset)
+            reasons.append(wording.change_sentence(change, top.onset, f"{top.evidence.name} began"))
         ranking.append(
             RankedService(
                 service=dep,
                 score=round(top.score * (0.8 + 0.1 * weight), 3),
                 confidence="low",
-                reasons=[
-                    f"no {kinds} data: {top.evidence.name} calls it and could be failing "
-                    f"because of it; check it at the source",
-                    *(
-                        [wording.change_sentence(change, top.onset, f"{top.evidence.name} began")]
-                        if change is not None
-                        else []
-                    ),
-                ],
+                reasons=reasons,
                 explains=[top.evidence.name],
             )
         )

@@ -136,9 +136,10 @@ def synthesize_logs(
         rng = np.random.default_rng(_seed(seed, service))
         usual = [BACKGROUND_TEMPLATES[i] for i in rng.permutation(len(BACKGROUND_TEMPLATES))[:2]]
         new = samples.get(service) or [INCIDENT_TEMPLATES[_seed(service) % len(INCIDENT_TEMPLATES)]]
-        if service in outside:
+        sampled = service in samples
+        if service in outside:  # its callers' words, naming it, never lines of its own
             usual = [t for t in BACKGROUND_TEMPLATES if "{dep}" in t][:2]
-            new = [t for t in INCIDENT_TEMPLATES if "{dep}" in t]
+            new, sampled = [t for t in INCIDENT_TEMPLATES if "{dep}" in t], False
         step = float(np.median(np.diff(series.times))) if series.times.size > 1 else 60.0
         lam = np.nan_to_num(series.values, nan=0.0).clip(min=0) * scale
         counts = rng.poisson(lam)
@@ -151,9 +152,7 @@ def synthesize_logs(
                     writer, dep = service, str(rng.choice(deps.get(service, (service,))))
                 if service in faulty and at >= start and rng.random() < 0.7:
                     template = new[int(rng.integers(len(new)))]
-                    message = (
-                        _vary(template, rng) if service in samples else _fill(template, rng, dep)
-                    )
+                    message = _vary(template, rng) if sampled else _fill(template, rng, dep)
                     level = "error"
                 else:
                     message = _fill(usual[int(rng.integers(len(usual)))], rng, dep)
