@@ -59,9 +59,10 @@ How it decides, in order:
 7. **Confidence and who to tag.** ``high`` needs the alert's series to show the trouble clearly
    (three times the bar), the top suspect to be on its trail and explain what is seen, no
    suspect of another team within half its score, and no dependency of its own that added about
-   as much latency as it did at about the same time (then its failures may be its own or waits
-   on that dependency running out, which the data cannot tell apart); only then is ``notify``
-   set. Tagging the wrong team is worse than tagging none.
+   as much latency as it did at about the same time, or began failing before it did about as
+   much (then its failures may be its own or that dependency's passed on, which the data
+   cannot tell apart); only then is ``notify`` set. Tagging the wrong team is worse than
+   tagging none.
 """
 
 from __future__ import annotations
@@ -342,6 +343,41 @@ def _carries_latency(dep: Candidate, caller: Candidate) -> bool:
         dep.evidence.slack, caller.evidence.slack
     )
     return bool(together and slower and caller_slower and slower >= 0.5 * caller_slower)
+
+
+def _failing_since(ev: ServiceEvidence) -> float | None:
+    """When its calls began to fail (its first anomalous errors or availability series)."""
+    onsets = [
+        a.onset
+        for a in ev.anomalies
+        if a.anomalous and a.series.kind in FAILING and a.onset is not None
+    ]
+    return min(onsets) if onsets else None
+
+
+def _failing_rise(ev: ServiceEvidence) -> float:
+    """How far its failures rose, relatively (log of the ratio, as :meth:`severity`)."""
+    best = 0.0
+    for a in ev.anomalies:
+        if a.anomalous and a.series.kind in FAILING:
+            ratio = a.ratio
+            relative = abs(ratio - 1.0) if math.isfinite(ratio) else 100.0
+            best = max(best, math.log1p(min(relative, 100.0)))
+    return best
+
+
+def _fails_with(dep: Candidate, caller: Candidate) -> bool:
+    """Whether the dependency began to fail no later than its caller did (within the quarter
+    of an hour a cause may lead), its failures rising about as far (half the log-ratio or
+    more): a caller's failures may then be its dependency's passed on. A dependency whose
+    errors rose by a third under a caller's eightfold is no such doubt."""
+    ours, theirs = _failing_since(dep.evidence), _failing_since(caller.evidence)
+    return (
+        ours is not None
+        and theirs is not None
+        and theirs - 15 * 60 <= ours <= theirs
+        and _failing_rise(dep.evidence) >= 0.5 * _failing_rise(caller.evidence)
+    )
 
 
 def _pushed_by_caller(
@@ -690,14 +726,25 @@ def analyse(bundle: Bundle) -> Analysis:
         for d in graph.calls.get(top.evidence.name, ())
         if d in candidates
     )
+    # A dependency began to fail before it did, about as much: whether its failures are its
+    # own or that dependency's passed on, the data cannot say.
+    failing_under = sorted(
+        d
+        for d in graph.calls.get(top.evidence.name, ())
+        if d in candidates and _fails_with(candidates[d], top)
+    )
     # Unchanged itself, its traffic rose, and a service that calls it was changed shortly
     # before: the load may be that caller's doing (a retry loop, a query per item).
     pushed = _pushed_by_caller(top, candidates, graph)
-    if (blind or unrelated or astray or faint or shadowed or pushed) and top.confidence == "high":
+    withheld = blind or failing_under or pushed
+    if (withheld or unrelated or astray or faint or shadowed) and top.confidence == "high":
         top.confidence = "medium"
     for c in order[1:]:
         c.confidence = "medium" if c.raw >= 0.6 * top.raw and top.raw > 0.3 else "low"
 
+    why_untagged = (
+        wording.blind(blind) + wording.failing_under(failing_under) + wording.pushed(pushed)
+    )
     notify = None
     if top.confidence == "high":
         notify = NotifyTarget(team=top.evidence.team, service=top.evidence.name)
@@ -706,8 +753,7 @@ def analyse(bundle: Bundle) -> Analysis:
             service=c.evidence.name,
             score=c.score,
             confidence=c.confidence,
-            reasons=wording.reasons(c, candidates)
-            + (wording.blind(blind) + wording.pushed(pushed) if c is top else []),
+            reasons=wording.reasons(c, candidates) + (why_untagged if c is top else []),
             explains=c.explains,
         )
         for c in order

@@ -138,6 +138,17 @@ def blind(blind: list[tuple[str, str]]) -> list[str]:
     return [f"not confident enough to tag anyone: it calls {shown}, which could hide the cause"]
 
 
+def failing_under(dependencies: list[str]) -> list[str]:
+    """Why nobody is tagged when a dependency began failing before the suspect, about as much."""
+    if not dependencies:
+        return []
+    shown = listing(dependencies, limit=3)
+    return [
+        f"not confident enough to tag anyone: {shown}, which it calls, began failing before "
+        "it did, about as much; its failures may be passed on from there"
+    ]
+
+
 def pushed(callers: list[str]) -> list[str]:
     """Why nobody is tagged when a caller changed just before the suspect's traffic rose."""
     if not callers:

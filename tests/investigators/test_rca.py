@@ -525,6 +525,43 @@ def test_a_load_that_rose_after_a_callers_deploy_is_ranked_but_nobody_is_tagged(
     assert result.notify is not None and result.notify.team == "dba"
 
 
+def test_failures_that_began_below_the_suspect_first_leave_nobody_tagged() -> None:
+    # checkout was deployed 9 minutes before its p95 crept up, then fails 8 times as often;
+    # pricing, which it calls, began failing 40 s before checkout did, three times as often.
+    # checkout still ranks first (its trouble began first), but whether its failures are its
+    # own or pricing's passed on, the data cannot say: nobody is tagged, and it says why.
+    def incident(pricing_jump: float) -> Bundle:
+        b = IncidentBuilder()
+        b.service("web", "web", ("checkout",))
+        b.service("checkout", "payments", ("pricing",))
+        b.service("pricing", "catalog", ())
+        b.metric(
+            "checkout",
+            "trace.http.request.duration.p95",
+            LATENCY,
+            level=160,
+            noise=8,
+            step_at=ONSET - 240,
+            jump=60,
+            unit="ms",
+        )
+        error_counts(b, "checkout", level=1, at=ONSET + 40, jump=7)
+        error_counts(b, "web", level=2, at=ONSET + 100, jump=8)
+        error_counts(b, "pricing", level=0.5, at=ONSET, jump=pricing_jump)
+        b.change("checkout", at=ONSET - 540, change_id="c0ffee1", title="Improve logging")
+        return b.build(symptom_services=("web",))
+
+    result = rank(incident(1.0))
+    assert names(result)[0] == "checkout"
+    assert result.notify is None
+    assert "pricing, which it calls, began failing before it did" in reasons_of(result, "checkout")
+    # A dependency whose failures rose by far less is no such doubt: checkout's team is tagged.
+    result = rank(incident(0.2))
+    assert names(result)[0] == "checkout"
+    assert result.notify is not None and result.notify.team == "payments"
+    assert "began failing before it did" not in reasons_of(result, "checkout")
+
+
 def test_a_wrong_answer_after_a_deploy_is_blamed_on_the_deployed_dependency() -> None:
     # ``pricing`` was deployed 6 minutes before ``checkout`` began failing 30 times as often;
     # ``pricing`` itself shows only a faint cpu rise and no errors of its own (it answers,
