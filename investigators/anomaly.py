@@ -17,7 +17,8 @@ The method, step by step:
    every position of the history before the candidates; its robust spread (1.4826 x MAD) says
    how much ``D`` moves when nothing is wrong, seasons, autocorrelation and rollups included.
    When the history is too short for that (minutes, or a few points), the spread comes from
-   point-to-point differences, and at worst from a floor relative to the level; counts have at
+   point-to-point differences (of the whole series when it began reporting only at the first
+   split), and at worst from a floor relative to the level; counts have at
    least their Poisson noise. A spread never goes below a small share of the level, so very
    smooth series do not explode.
 4. **The score** is ``z(j) = direction x D(j) / spread``, in the bad direction of the metric
@@ -374,11 +375,19 @@ def _score_block(
         # Too little history: the noise of single points, scaled to a difference of medians.
         diffs = np.abs(np.diff(values[:, :lo], axis=1))
         point_sd = 1.4826 * _median(diffs) / np.sqrt(2)
+        # A series that began after the others (its first points are gaps) has nothing before
+        # the candidates: its noise is read from all of it (a median of differences hardly
+        # sees a step), and so is its level.
+        late = np.isnan(point_sd)
+        if late.any():
+            all_diffs = np.abs(np.diff(values[late], axis=1))
+            point_sd[late] = 1.4826 * _median(all_diffs) / np.sqrt(2)
         from_points = point_sd * 1.25 * np.sqrt(1.0 / before + 1.0 / after)
     spread = np.where(enough, calibrated, from_points)
     skip = history.size + pre.size
     level = level_at[:, skip:]
-    ref_level = np.nan_to_num(_median(values[:, max(lo - before, 0) : lo]))
+    ref_level = _median(values[:, max(lo - before, 0) : lo])
+    ref_level = np.nan_to_num(np.where(np.isnan(ref_level), _median(values), ref_level))
     relative = np.array([k in _RELATIVE_FLOOR for k in kinds])
     # Relative floors: a few percent of the level, more when the history is too short to say
     # how much the series moves (a handful of points say little about their own noise).

@@ -127,6 +127,32 @@ def test_a_series_with_nothing_before_the_incident_is_not_scored() -> None:
     assert result.onset is None
 
 
+@pytest.mark.parametrize("jump", [0.0, 500.0], ids=["steady", "step"])
+def test_a_series_whose_first_points_are_gaps_is_held_to_its_own_noise(jump: float) -> None:
+    # 20 minutes of a noisy p95 at 10 s, its first 2 minutes missing (it began reporting after
+    # the others): with nothing before the first split to read its noise from, the noise of
+    # all of it counts, not none at all (which made any wobble score the cap).
+    series = noisy_series(
+        kind=MetricKind.LATENCY,
+        level=480.0,
+        noise=60.0,
+        resolution=10.0,
+        hours=20 / 60,
+        end=DETECTED + 300.0,
+        step_at=STEP_AT,
+        jump=jump,
+        seed=3,
+    )
+    series.values[:12] = np.nan
+    result = score(series)
+    if jump:
+        assert result.anomalous
+        assert result.onset is not None and abs(result.onset - STEP_AT) <= 60
+    else:
+        assert not result.anomalous
+        assert result.score < THRESHOLD
+
+
 @pytest.mark.parametrize("values", [[], [np.nan] * 180, [1.0, 2.0]], ids=["empty", "nan", "two"])
 def test_degenerate_series_do_not_crash(values: list[float]) -> None:
     times = DETECTED - 60.0 * np.arange(len(values))[::-1]
