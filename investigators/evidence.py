@@ -62,6 +62,13 @@ def kind_weight(a: SeriesAnomaly, lead: Lead | None = None) -> float:
     return weight * (0.85 if wanted is None or a.series.kind in wanted else 0.6)
 
 
+def relative_move(a: SeriesAnomaly) -> float:
+    """How far a series moved, relatively: the log of its ratio to its level (capped at x100),
+    so errors x180 weigh more than errors x2, and a rise by a third hardly at all."""
+    ratio = a.ratio
+    return math.log1p(min(abs(ratio - 1.0) if math.isfinite(ratio) else 100.0, 100.0))
+
+
 @dataclass(slots=True)
 class ServiceEvidence:
     """What the engine knows of one service."""
@@ -125,13 +132,10 @@ class ServiceEvidence:
 
     def severity(self) -> float:
         """How far its interface moved, relatively: errors x180 weighs more than errors x2."""
-        best = 0.1
-        for a in self.anomalies:
-            if a.anomalous and a.series.kind in INTERFACE:
-                ratio = a.ratio
-                relative = abs(ratio - 1.0) if math.isfinite(ratio) else 100.0
-                best = max(best, math.log1p(min(relative, 100.0)))
-        return best
+        moves = [
+            relative_move(a) for a in self.anomalies if a.anomalous and a.series.kind in INTERFACE
+        ]
+        return max([0.1, *moves])
 
     def errors_added(self) -> tuple[float, str] | None:
         """The largest increase of an anomalous error series, with its unit."""
@@ -388,10 +392,11 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
     ``http_client_errors{peer="invoices"}``) measures that dependency from outside: a network
     fault, or a provider with no telemetry of its own, shows there first. Such series count as
     the dependency's. Except when several of one caller's dependencies turn bad at once (within
-    :data:`AT_ONCE` of each other, and not merely one through another): one caller in trouble
-    (starved of cpu, out of threads) sees all its calls slow down, so those stay its own. One
-    that went bad minutes before the rest is its dependency's; what followed may be the caller
-    running out of threads while it waited.
+    :data:`AT_ONCE` of each other, and not merely one through another) and alike (each moved at
+    least half as far, on a log scale, as the other): one caller in trouble (starved of cpu,
+    out of threads) sees all its calls slow down, so those stay its own. One that went bad
+    minutes before the rest is its dependency's; what followed may be the caller running out of
+    threads while it waited. So is one failing many times over beside one barely worse.
     """
     graph = CallGraph.of(bundle.services)
     deps = graph.calls
@@ -402,14 +407,18 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
             peer[i] = named[0]
     if not peer:
         return scored
-    # Per caller, when each watched dependency first turned bad (and how coarsely measured).
+    # Per caller, when each watched dependency first turned bad (and how coarsely measured),
+    # and how far its calls' worst series moved.
     began: dict[str, dict[str, tuple[float, float]]] = {}
+    moved: dict[tuple[str, str], float] = {}
     for i, dep in peer.items():
         a = scored[i]
         if a.anomalous and a.onset is not None:
             seen = began.setdefault(a.series.service, {})
             first, step = seen.get(dep, (math.inf, 0.0))
             seen[dep] = (min(first, a.onset), max(step, a.resolution))
+            key = (a.series.service, dep)
+            moved[key] = max(moved.get(key, 0.0), relative_move(a))
     # Dependencies in trouble because one of them calls another are one trouble, not several.
     for caller, deps_seen in began.items():
         named_here = set(deps_seen)
@@ -421,7 +430,14 @@ def seen_from_callers(scored: list[SeriesAnomaly], bundle: Bundle) -> list[Serie
         if dep not in seen:
             return len(seen) > 1
         at, step = seen[dep]
-        return any(abs(t - at) <= AT_ONCE + max(step, s) for d, (t, s) in seen.items() if d != dep)
+        # Calls a caller in trouble makes all go bad alike: one that barely moved beside one
+        # failing many times over is not the same trouble.
+        alike = 0.5 * moved[(caller, dep)]
+        return any(
+            abs(t - at) <= AT_ONCE + max(step, s) and moved[(caller, d)] >= alike
+            for d, (t, s) in seen.items()
+            if d != dep
+        )
 
     out = []
     for i, a in enumerate(scored):

@@ -89,6 +89,7 @@ from investigators.evidence import (
     find_anomalous,
     find_lead,
     mentions,
+    relative_move,
     statistic,
 )
 
@@ -356,14 +357,10 @@ def _failing_since(ev: ServiceEvidence) -> float | None:
 
 
 def _failing_rise(ev: ServiceEvidence) -> float:
-    """How far its failures rose, relatively (log of the ratio, as :meth:`severity`)."""
-    best = 0.0
-    for a in ev.anomalies:
-        if a.anomalous and a.series.kind in FAILING:
-            ratio = a.ratio
-            relative = abs(ratio - 1.0) if math.isfinite(ratio) else 100.0
-            best = max(best, math.log1p(min(relative, 100.0)))
-    return best
+    """How far its failures rose, relatively (:func:`~investigators.evidence.relative_move`)."""
+    return max(
+        [0.0, *(relative_move(a) for a in ev.anomalies if a.anomalous and a.series.kind in FAILING)]
+    )
 
 
 def _fails_with(dep: Candidate, caller: Candidate) -> bool:

@@ -538,17 +538,21 @@ def test_a_cache_a_little_slower_with_memory_to_spare_does_not_fail_its_caller()
     assert result.notify is None or result.notify.team == "core"
 
 
-def two_watched_dependencies(*, apart: float) -> Bundle:
-    """``web`` watches its calls to ``api`` and ``search`` (client-side errors); the one to
-    ``search`` turned bad ``apart`` seconds before the one to ``api``, just before web failed."""
+def two_watched_dependencies(*, apart: float, search_jump: float = 30.0) -> Bundle:
+    """``web`` watches its calls to ``api`` and ``search`` (client-side errors, from 1/s up by
+    30/s and by ``search_jump``); the one to ``search`` turned bad ``apart`` seconds before the
+    one to ``api``, just before web failed."""
     b = IncidentBuilder()
     b.service("web", "storefront", ("api", "search"))
     b.service("api", "core", ())
     b.service("search", "discovery", ())
     errors(b, "web", step_at=ONSET + 20)
-    for dep, at in (("api", ONSET - 60), ("search", ONSET - 60 - apart)):
+    for dep, at, jump in (
+        ("api", ONSET - 60, 30.0),
+        ("search", ONSET - 60 - apart, search_jump),
+    ):
         b.metric(
-            "web", f"client.{dep}.errors", ERRORS, level=1.0, counts=True, step_at=at, jump=30.0
+            "web", f"client.{dep}.errors", ERRORS, level=1.0, counts=True, step_at=at, jump=jump
         )
     return b.build(symptom_services=("web",), alert=("web", "trace.http.request.errors"))
 
@@ -575,6 +579,16 @@ def test_dependencies_that_went_bad_together_stay_the_callers_own_trouble() -> N
     bundle = two_watched_dependencies(apart=60)
     assert watched_from(bundle, "api") == []
     assert watched_from(bundle, "search") == []
+
+
+def test_a_dependency_failing_many_times_over_beside_one_barely_worse_is_its_own() -> None:
+    # Within a minute of each other, web's calls to api fail 31 times as often, its calls to
+    # search twice as often: a caller in trouble makes all its calls go bad alike, so this is
+    # api's trouble, seen by web. search's faint rise beside it stays web's.
+    bundle = two_watched_dependencies(apart=60, search_jump=1.0)
+    assert watched_from(bundle, "api") == ["web"]
+    assert watched_from(bundle, "search") == []
+    assert names(rank(bundle))[0] == "api"
 
 
 def test_failures_a_caller_saw_pass_through_it_when_it_has_no_errors_series_of_its_own() -> None:
